@@ -1,0 +1,143 @@
+/* tests/common/rk_test.c — helpers shared by the Check suites (see rk_test.h). */
+#define _GNU_SOURCE
+#include "tests/common/rk_test.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+void rk_assert_allclose_at(const float *a, const float *b, size_t n, double atol, double rtol,
+                           const char *file, int line) {
+    double maxerr = 0;
+    size_t first = (size_t)-1;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        int bad = !(d <= atol + rtol * fabs((double)b[i]));
+        if (isnan(a[i]) && isnan(b[i])) bad = 0, d = 0;
+        if (d > maxerr || isnan(d)) maxerr = isnan(d) ? INFINITY : d;
+        if (bad && first == (size_t)-1) first = i;
+    }
+    if (first != (size_t)-1)
+        ck_abort_msg("%s:%d: allclose failed at index %zu: %.9g vs %.9g (max abs err %.3g, atol %g, rtol %g)",
+                     file, line, first, (double)a[first], (double)b[first], maxerr, atol, rtol);
+}
+
+char *rk_test_tmpdir(const char *tag) {
+    const char *base = getenv("TMPDIR");
+    if (!base || !*base) base = "/tmp";
+    char *p = malloc(strlen(base) + strlen(tag) + 32);
+    ck_assert_ptr_nonnull(p);
+    sprintf(p, "%s/rk-%s-XXXXXX", base, tag);
+    ck_assert_msg(mkdtemp(p) != NULL, "mkdtemp %s: %s", p, strerror(errno));
+    return p;
+}
+
+void rk_test_rmtree(const char *path) {
+    if (!path) return;
+    DIR *d = opendir(path);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+            char *p = rk_path_join(path, e->d_name);
+            struct stat st;
+            if (p && lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) rk_test_rmtree(p);
+            else if (p) unlink(p);
+            free(p);
+        }
+        closedir(d);
+    }
+    rmdir(path);
+}
+
+void rk_test_write_file(const char *path, const void *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    ck_assert_msg(f != NULL, "cannot create %s: %s", path, strerror(errno));
+    if (n) ck_assert_uint_eq(fwrite(data, 1, n, f), n);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+uint8_t *rk_test_read_file(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *buf = malloc(len > 0 ? (size_t)len + 1 : 1);
+    if (buf && len > 0 && fread(buf, 1, (size_t)len, f) != (size_t)len) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    if (buf) buf[len > 0 ? len : 0] = 0;
+    if (n) *n = len > 0 ? (size_t)len : 0;
+    return buf;
+}
+
+const char *rk_test_source_dir(void) {
+    const char *s = getenv("RK_SOURCE_DIR");
+    return s && *s ? s : RK_SOURCE_DIR;
+}
+
+const char *rk_test_bin(void) {
+    const char *s = getenv("RK_BIN");
+    return s && *s ? s : RK_BINARY_DIR "/r1kit";
+}
+
+static void slurp_fd(int fd, char *buf, size_t cap) {
+    size_t n = 0;
+    char tmp[4096];
+    for (;;) {
+        ssize_t k = read(fd, tmp, sizeof tmp);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) break;
+        if (buf && n + 1 < cap) {
+            size_t c = (size_t)k < cap - 1 - n ? (size_t)k : cap - 1 - n;
+            memcpy(buf + n, tmp, c);
+            n += c;
+        }
+    }
+    if (buf && cap) buf[n] = 0;
+}
+
+int rk_test_run(const char *cmd, char *out, size_t out_cap, char *err, size_t err_cap) {
+    char ofile[] = "/tmp/rk-run-out-XXXXXX", efile[] = "/tmp/rk-run-err-XXXXXX";
+    int ofd = mkstemp(ofile), efd = mkstemp(efile);
+    ck_assert(ofd >= 0 && efd >= 0);
+    pid_t pid = fork();
+    ck_assert(pid >= 0);
+    if (pid == 0) {
+        dup2(ofd, 1);
+        dup2(efd, 2);
+        int nul = open("/dev/null", O_RDONLY);
+        if (nul >= 0) dup2(nul, 0);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    lseek(ofd, 0, SEEK_SET);
+    lseek(efd, 0, SEEK_SET);
+    slurp_fd(ofd, out, out_cap);
+    slurp_fd(efd, err, err_cap);
+    close(ofd);
+    close(efd);
+    unlink(ofile);
+    unlink(efile);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+const char *rk_test_python(void) { return "/usr/bin/python3"; }
+
+int rk_test_have_torch(void) {
+    if (access(rk_test_python(), X_OK) != 0) return 0;
+    int rc = system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1");
+    return rc == 0;
+}

@@ -1,0 +1,56 @@
+/* tests/common/rk_test.h — shared helpers for r1kit's Check tests.
+ * Each tests/<module>/test_<topic>.c defines `Suite *make_suite(void)` and ends with RK_TEST_MAIN(). */
+#ifndef RK_TEST_H
+#define RK_TEST_H
+#include <check.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "formats/common.h"
+
+/* ck_assert-based closeness check: |a-b| <= atol + rtol*|b| for all i; on failure names the first bad
+ * index, both values and the max abs error. */
+#define rk_assert_allclose(a, b, n, atol, rtol) rk_assert_allclose_at(a, b, n, atol, rtol, __FILE__, __LINE__)
+void rk_assert_allclose_at(const float *a, const float *b, size_t n, double atol, double rtol,
+                           const char *file, int line);
+
+/* A fresh empty directory under $TMPDIR (or /tmp) for a test; removed (recursively) by rk_test_rmtree. */
+char *rk_test_tmpdir(const char *tag);
+void rk_test_rmtree(const char *path);
+/* Write bytes to a file (creating it); ck_assert on failure. */
+void rk_test_write_file(const char *path, const void *data, size_t n);
+/* Read a whole file; returns malloc'd buffer, *n set. NULL if missing. */
+uint8_t *rk_test_read_file(const char *path, size_t *n);
+/* Source tree root (RK_SOURCE_DIR) and the r1kit binary ($RK_BIN or <build>/r1kit). */
+const char *rk_test_source_dir(void);
+const char *rk_test_bin(void);
+/* Run a shell command, capture stdout+stderr (each truncated to cap) and return the exit status
+ * (or -1 if it did not exit normally). out/err may be NULL. */
+int rk_test_run(const char *cmd, char *out, size_t out_cap, char *err, size_t err_cap);
+/* 1 if `/usr/bin/python3 -c "import torch"` works (Debian's python3-torch). */
+int rk_test_have_torch(void);
+/* Path of the Debian system python that has torch ("/usr/bin/python3"). */
+const char *rk_test_python(void);
+
+#define RK_TEST_MAIN()                                                                 \
+    int main(void) {                                                                   \
+        SRunner *sr = srunner_create(make_suite());                                   \
+        srunner_run_all(sr, CK_NORMAL);                                                \
+        int nf = srunner_ntests_failed(sr);                                            \
+        srunner_free(sr);                                                              \
+        return nf == 0 ? 0 : 1;                                                        \
+    }
+
+/* For tests that need torch: call first in main-level code; exits 77 (CTest "skipped") with a visible message. */
+#define RK_TEST_MAIN_NEEDS_TORCH()                                                     \
+    int main(void) {                                                                   \
+        if (!rk_test_have_torch()) {                                                   \
+            printf("SKIP: Debian python3-torch is not installed (apt-get install python3-torch)\n"); \
+            return 77;                                                                 \
+        }                                                                              \
+        SRunner *sr = srunner_create(make_suite());                                   \
+        srunner_run_all(sr, CK_NORMAL);                                                \
+        int nf = srunner_ntests_failed(sr);                                            \
+        srunner_free(sr);                                                              \
+        return nf == 0 ? 0 : 1;                                                        \
+    }
+#endif
