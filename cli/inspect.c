@@ -24,11 +24,20 @@ const char rk_usage_inspect[] =
     "\n"
     "FP8 weight_scale_inv companions are listed but not counted as parameters.\n";
 
-static void human(double b, char *out, size_t n) {
-    const char *u[] = { "B", "KB", "MB", "GB", "TB" };
+static void human_units(double b, char *out, size_t n, const char *const u[5]) {
     int i = 0;
     while (b >= 1000 && i < 4) b /= 1000, i++;
     snprintf(out, n, i ? "%.2f %s" : "%.0f %s", b, u[i]);
+}
+
+static void human(double b, char *out, size_t n) {
+    static const char *const u[] = { "B", "KB", "MB", "GB", "TB" };
+    human_units(b, out, n, u);
+}
+
+static void human_count(double b, char *out, size_t n) {
+    static const char *const u[] = { "", "K", "M", "B", "T" };
+    human_units(b, out, n, u);
 }
 
 static void shape_str(const rk_ckpt_tensor *t, char *out, size_t n) {
@@ -90,13 +99,15 @@ int rk_cmd_inspect(int argc, char **argv) {
     cJSON *cfg = load_config(ck);
     char archbuf[80];
     const char *arch = arch_of(ck, cfg, archbuf, sizeof archbuf);
-    uint64_t params = 0, bytes = 0, by_dtype[RK_DTYPE_LIMIT] = {0};
+    uint64_t params = 0, bytes = 0, largest = 0, by_dtype[RK_DTYPE_LIMIT] = {0};
+    const char *largest_name = "";
     size_t n = rk_ckpt_count(ck), n_scales = 0;
     for (size_t i = 0; i < n; i++) {
         const rk_ckpt_tensor *t = rk_ckpt_tensor_at(ck, i);
         if (t->is_scale) n_scales++;
         else params += t->numel;
         bytes += t->nbytes;
+        if (t->nbytes > largest) largest = t->nbytes, largest_name = t->name;
         if (t->dtype >= 0 && t->dtype < RK_DTYPE_LIMIT) by_dtype[t->dtype] += t->nbytes;
     }
 
@@ -111,6 +122,8 @@ int rk_cmd_inspect(int argc, char **argv) {
         cJSON_AddNumberToObject(j, "n_scale_tensors", (double)n_scales);
         cJSON_AddNumberToObject(j, "n_params", (double)params);
         cJSON_AddNumberToObject(j, "n_bytes", (double)bytes);
+        cJSON_AddStringToObject(j, "largest_tensor", largest_name);
+        cJSON_AddNumberToObject(j, "largest_tensor_bytes", (double)largest);
         cJSON *bd = cJSON_AddObjectToObject(j, "bytes_by_dtype");
         for (int d = 0; d < RK_DTYPE_LIMIT; d++)
             if (by_dtype[d]) cJSON_AddNumberToObject(bd, rk_dtype_name(d), (double)by_dtype[d]);
@@ -164,10 +177,12 @@ int rk_cmd_inspect(int argc, char **argv) {
         printf("architecture:  %s\n", arch);
         printf("tensors:       %zu", n);
         if (n_scales) printf(" (incl. %zu FP8 scale_inv)", n_scales);
-        human((double)params, hb, sizeof hb);
+        human_count((double)params, hb, sizeof hb);
         printf("\nparameters:    %" PRIu64 " (%s)\n", params, hb + 0);
         human((double)bytes, hb, sizeof hb);
         printf("bytes:         %" PRIu64 " (%s)\n", bytes, hb);
+        human((double)largest, hb, sizeof hb);
+        printf("largest:       %s (%s)\n", largest_name, hb);
         printf("by dtype:     ");
         for (int d = 0; d < RK_DTYPE_LIMIT; d++)
             if (by_dtype[d]) { human((double)by_dtype[d], hb, sizeof hb); printf(" %s %s;", rk_dtype_name(d), hb); }

@@ -9,6 +9,8 @@
 #include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "formats/gguf.h"
 #include "formats/numeric.h"
@@ -390,6 +392,7 @@ static int fp8_dequant(rk_ckpt *ck, const rk_ckpt_tensor *t, const uint8_t *raw,
                            s->name, (long long)(s->n_dims > 0 ? s->shape[0] : 0), (long long)(s->n_dims > 1 ? s->shape[1] : 0),
                            (long long)r, (long long)c, (long long)ck->fp8_rows, (long long)ck->fp8_cols,
                            (long long)sr, (long long)sc);
+    if (!dst) return rk_err_set(err, RK_EINVAL, UINT64_MAX, "internal: no destination");
     float *scale = malloc((size_t)(sr * sc) * sizeof(float) + 1);
     if (!scale) return rk_err_set(err, RK_ENOMEM, UINT64_MAX, "out of memory");
     int rc = rk_ckpt_read_f32(ck, s, scale, s->numel, err);
@@ -431,6 +434,77 @@ int rk_ckpt_read_f32(rk_ckpt *ck, const rk_ckpt_tensor *t, float *dst, uint64_t 
 done:
     free(tmp);
     return rc;
+}
+
+static int64_t row_len_of(const rk_ckpt_tensor *t) {
+    if (t->n_dims <= 1) return 1;
+    return t->shape[0] ? (int64_t)(t->numel / (uint64_t)t->shape[0]) : 0;
+}
+
+int rk_ckpt_read_f32_rows(rk_ckpt *ck, const rk_ckpt_tensor *t, int64_t row0, int64_t nrows, float *dst, rk_err *err) {
+    int64_t rows = t->n_dims == 0 ? 1 : t->shape[0], rl = row_len_of(t);
+    if (row0 < 0 || nrows < 0 || row0 > rows || nrows > rows - row0)
+        return rk_err_set(err, RK_EINVAL, UINT64_MAX, "tensor '%s': rows [%lld, +%lld) out of range", t->name,
+                          (long long)row0, (long long)nrows);
+    if (nrows == 0) return 0;
+    if (row0 == 0 && nrows == rows) return rk_ckpt_read_f32(ck, t, dst, t->numel, err);
+    const rk_dtype_traits *tr = rk_dtype_get(t->dtype);
+    uint64_t off = 0, len = 0;
+    if (!tr || rk_dtype_nbytes(t->dtype, (uint64_t)(row0 * rl), &off) || rk_dtype_nbytes(t->dtype, (uint64_t)(nrows * rl), &len))
+        return rk_err_file(err, RK_EUNSUPPORTED, ck->files[t->file], UINT64_MAX,
+                           "tensor '%s': rows of %lld %s elements are not whole blocks", t->name, (long long)rl, rk_dtype_name(t->dtype));
+    if (!t->data) {   /* not mapped (PyTorch zip): read whole, keep the slice */
+        float *all = malloc((size_t)t->numel * sizeof(float) + 1);
+        if (!all) return rk_err_set(err, RK_ENOMEM, UINT64_MAX, "out of memory");
+        int rc = rk_ckpt_read_f32(ck, t, all, t->numel, err);
+        if (!rc) memcpy(dst, all + row0 * rl, (size_t)(nrows * rl) * sizeof(float));
+        free(all);
+        return rc;
+    }
+    const uint8_t *raw = t->data + off;
+    if (t->dtype == RK_DTYPE_F8_E4M3 && t->scale >= 0) {
+        const rk_ckpt_tensor *s = &ck->t[t->scale];
+        int64_t br = ck->fp8_rows, bc = ck->fp8_cols, sc = (rl + bc - 1) / bc, sr = (rows + br - 1) / br;
+        if (t->n_dims != 2 || s->n_dims != 2 || s->shape[0] != sr || s->shape[1] != sc)
+            return fp8_dequant(ck, t, t->data, NULL, err);   /* reports the shape problem */
+        int64_t s0 = row0 / br, s1 = (row0 + nrows - 1) / br + 1;
+        float *scale = malloc((size_t)((s1 - s0) * sc) * sizeof(float));
+        if (!scale) return rk_err_set(err, RK_ENOMEM, UINT64_MAX, "out of memory");
+        int rc = rk_ckpt_read_f32_rows(ck, s, s0, s1 - s0, scale, err);
+        if (!rc) {
+            #pragma omp parallel for schedule(static)
+            for (int64_t i = 0; i < nrows; i++) {
+                const float *srow = scale + ((row0 + i) / br - s0) * sc;
+                for (int64_t j = 0; j < rl; j++) dst[i * rl + j] = rk_e4m3_to_f32(raw[i * rl + j]) * srow[j / bc];
+            }
+        }
+        free(scale);
+        return rc;
+    }
+    if (tr->block_size > 1) {
+        if (t->dtype < RK_GGML_TYPE_LIMIT && g_decoders[t->dtype]) {
+            g_decoders[t->dtype](raw, dst, nrows * rl);
+            return 0;
+        }
+        return rk_err_file(err, RK_EUNSUPPORTED, ck->files[t->file], UINT64_MAX, "tensor '%s': cannot decode %s to f32",
+                           t->name, tr->name);
+    }
+    if (rk_convert_to_f32(t->dtype, raw, dst, (size_t)(nrows * rl)) != 0)
+        return rk_err_file(err, RK_EUNSUPPORTED, ck->files[t->file], UINT64_MAX, "tensor '%s': cannot convert %s to f32",
+                           t->name, rk_dtype_name(t->dtype));
+    return 0;
+}
+
+static void release_range(const uint8_t *p, uint64_t n) {
+    if (!p || !n) return;
+    uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = (uintptr_t)p & ~(pg - 1), b = ((uintptr_t)p + n + pg - 1) & ~(pg - 1);
+    madvise((void *)a, b - a, MADV_DONTNEED);   /* read-only private file map: pages return to the page cache */
+}
+
+void rk_ckpt_release(rk_ckpt *ck, const rk_ckpt_tensor *t) {
+    release_range(t->data, t->nbytes);
+    if (t->scale >= 0) release_range(ck->t[t->scale].data, ck->t[t->scale].nbytes);
 }
 
 const struct rk_gguf *rk_ckpt_gguf(const rk_ckpt *ck) { return ck->gguf; }

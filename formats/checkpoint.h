@@ -43,6 +43,13 @@ int  rk_ckpt_read(rk_ckpt *ck, const rk_ckpt_tensor *t, void *dst, uint64_t cap,
  * companion dequantized per block (bit-exact to value*scale in f32); F8 without companion converted plainly.
  * GGUF block types: RK_EUNSUPPORTED until the quantize module registers decoders (rk_ckpt_set_decoder). */
 int  rk_ckpt_read_f32(rk_ckpt *ck, const rk_ckpt_tensor *t, float *dst, uint64_t n, rk_err *err);
+/* Rows [row0, row0+nrows) of t viewed as a matrix [shape[0], numel/shape[0]] (a 1-D tensor is one row per
+ * element), as f32 into dst (nrows*row_len floats). Same conversions as rk_ckpt_read_f32; lets callers stream
+ * a huge tensor in bounded memory. For block types, a row must hold whole blocks. */
+int  rk_ckpt_read_f32_rows(rk_ckpt *ck, const rk_ckpt_tensor *t, int64_t row0, int64_t nrows, float *dst, rk_err *err);
+/* Tell the OS that the tensor's mapped pages (and its scale's) are no longer needed, so that streaming over
+ * a 700 GB checkpoint keeps resident memory flat (pages stay in the page cache, not in our RSS). */
+void rk_ckpt_release(rk_ckpt *ck, const rk_ckpt_tensor *t);
 typedef void (*rk_block_decoder)(const void *src, float *dst, int64_t n);
 void rk_ckpt_set_decoder(int dtype, rk_block_decoder fn);      /* global table, for block types */
 

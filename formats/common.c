@@ -300,8 +300,20 @@ void rk_outfile_abort(rk_outfile *o) {
     o->tmp = o->path = NULL;
 }
 
+/* Test seam: RK_TEST_WRITE_DELAY_US slows every write so that tests can interrupt a run mid-file. */
+static long write_delay_us(void) {
+    static long d = -1;
+    if (d < 0) {
+        const char *s = getenv("RK_TEST_WRITE_DELAY_US");
+        d = s ? strtol(s, NULL, 10) : 0;
+        if (d < 0) d = 0;
+    }
+    return d;
+}
+
 int rk_outfile_write(rk_outfile *o, const void *buf, size_t n, rk_err *err) {
     if (n == 0) return 0;
+    if (write_delay_us()) usleep((useconds_t)write_delay_us());
     if (!o->fp) return rk_err_set(err, RK_EINVAL, UINT64_MAX, "write to a closed output file");
     if (fwrite(buf, 1, n, o->fp) != n)
         return rk_err_file(err, RK_EIO, o->path, UINT64_MAX, "write failed: %s", strerror(errno));

@@ -23,7 +23,9 @@ typedef struct plan_t {
     int64_t shape[2];
     int kind;
     int fp8;            /* 1: this is an FP8 weight; next entry is its scale */
-    int scale_of;       /* 1: scale companion of the previous entry */
+    int scale_of;       /* 1: a scale companion; its weight is entry `weight` */
+    size_t weight;
+    float *scale_data;  /* filled when the weight is written, consumed when the scale is */
 } plan_t;
 
 typedef struct plan_list { plan_t *v; size_t n, cap; } plan_list;
@@ -52,6 +54,7 @@ static int add_linear(plan_list *p, const rk_sample_opts *o, const char *name, i
     snprintf(sn, sizeof sn, "%s_scale_inv", name);
     if ((rc = plan_add(p, sn, RK_DTYPE_F32, 2, (out + 127) / 128, (in + 127) / 128, K_WEIGHT))) return rc;
     p->v[p->n - 1].scale_of = 1;
+    p->v[p->n - 1].weight = p->n - 2;
     return 0;
 }
 
@@ -128,6 +131,19 @@ static int build_plan(const rk_sample_opts *o, plan_list *p) {
     ADD(plan_add(p, "model.norm.weight", od, 1, o->hidden, 0, K_NORM));
     if (!o->tie_embeddings) ADD(plan_add(p, "lm_head.weight", od, 2, o->vocab, o->hidden, K_WEIGHT));
 #undef ADD
+    if (o->scales_at_end) {   /* stable partition: weights first, then scales */
+        plan_t *v = malloc(p->n * sizeof *v);
+        size_t k = 0, *where = malloc(p->n * sizeof *where);
+        if (!v || !where) { free(v); free(where); return RK_ENOMEM; }
+        for (int pass = 0; pass < 2; pass++)
+            for (size_t i = 0; i < p->n; i++)
+                if (p->v[i].scale_of == pass) where[i] = k, v[k++] = p->v[i];
+        for (size_t i = 0; i < p->n; i++)
+            if (v[i].scale_of) v[i].weight = where[v[i].weight];
+        free(p->v);
+        free(where);
+        p->v = v;
+    }
     return 0;
 }
 
@@ -439,6 +455,8 @@ int rk_sample_write(const char *dir, const rk_sample_opts *o, rk_err *err) {
     if ((rc = rk_st_writer_init(&w, dir, "model", o->shard_bytes, err))) goto done;
     if ((rc = rk_st_writer_add_meta(w, "format", "pt", err))) goto done;
     uint64_t maxn = 0;
+    for (size_t i = 0; i < p.n; i++)
+        if (p.v[i].scale_of) p.v[p.v[i].weight].scale_data = NULL;
     for (size_t i = 0; i < p.n; i++) {
         const plan_t *t = &p.v[i];
         uint64_t n = (uint64_t)t->shape[0] * (uint64_t)(t->n_dims == 2 ? t->shape[1] : 1);
@@ -453,13 +471,24 @@ int rk_sample_write(const char *dir, const rk_sample_opts *o, rk_err *err) {
     for (size_t i = 0; i < p.n; i++) {
         const plan_t *t = &p.v[i];
         uint64_t n = (uint64_t)t->shape[0] * (uint64_t)(t->n_dims == 2 ? t->shape[1] : 1);
-        if (t->scale_of) continue;   /* written together with its weight */
-        fill(x, n, mix64(o->seed * 1000003ULL + i), t->kind);
+        if (t->scale_of) {   /* computed when its weight was written */
+            plan_t *wt = &p.v[t->weight];
+            rc = rk_st_writer_write(w, wt->scale_data, n * sizeof(float), err);
+            free(wt->scale_data);
+            wt->scale_data = NULL;
+            if (rc) goto done;
+            continue;
+        }
+        /* seed by name so that the values do not depend on the layout options */
+        uint64_t h = 1469598103934665603ULL;
+        for (const char *c = t->name; *c; c++) h = (h ^ (uint8_t)*c) * 1099511628211ULL;
+        fill(x, n, mix64(o->seed * 1000003ULL ^ h), t->kind);
         if (t->fp8) {
+            uint64_t ns = (uint64_t)((t->shape[0] + 127) / 128 * ((t->shape[1] + 127) / 128));
             rk_fp8_block_quant(x, t->shape[0], t->shape[1], 128, buf, scale);
-            const plan_t *s = &p.v[i + 1];
+            if (!(p.v[i].scale_data = malloc(ns * sizeof(float)))) { rc = rk_err_set(err, RK_ENOMEM, UINT64_MAX, "out of memory"); goto done; }
+            memcpy(p.v[i].scale_data, scale, ns * sizeof(float));
             if ((rc = rk_st_writer_write(w, buf, n, err))) goto done;
-            if ((rc = rk_st_writer_write(w, scale, (size_t)(s->shape[0] * s->shape[1]) * sizeof(float), err))) goto done;
         } else {
             if (rk_convert_from_f32(t->dtype, x, buf, n)) { rc = rk_err_set(err, RK_EINVAL, UINT64_MAX, "bad dtype"); goto done; }
             if ((rc = rk_st_writer_write(w, buf, tensor_bytes(t), err))) goto done;
@@ -471,6 +500,7 @@ int rk_sample_write(const char *dir, const rk_sample_opts *o, rk_err *err) {
     rc = write_tokenizer(dir, o, err);
 done:
     rk_st_writer_free(w);
+    for (size_t i = 0; i < p.n; i++) free(p.v[i].scale_data);
     free(p.v);
     free(x);
     free(buf);

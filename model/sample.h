@@ -19,6 +19,8 @@ typedef struct rk_sample_opts {
     uint64_t shard_bytes;           /* 0: one model.safetensors */
     uint64_t seed;
     int tie_embeddings;
+    int scales_at_end;              /* put every weight_scale_inv after all weights (so that, sharded, scales
+                                       live in other shards than their weights, as happens in R1's release) */
 } rk_sample_opts;
 
 /* preset: "tiny" (a few MB; one FP8 dim not a multiple of 128) or "bench" (several GB, R1-shaped ratios). */
