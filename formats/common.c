@@ -207,7 +207,7 @@ void rk_map_close(rk_map *m) {
 /* ---- atomic outputs ----
  * A small fixed registry of live temp paths; the signal handler unlinks them (async-signal-safe) and
  * re-raises the signal with the default action. */
-#define RK_MAX_OUTFILES 64
+#define RK_MAX_OUTFILES 1024   /* R1 has 163 shards, all open until the writer finishes */
 static char *volatile g_live[RK_MAX_OUTFILES];
 static volatile sig_atomic_t g_interrupted;
 
