@@ -250,14 +250,26 @@ static int write_tokenizer(const char *dir, const rk_sample_opts *o, rk_err *err
     cJSON *pre = cJSON_AddObjectToObject(j, "pre_tokenizer");
     cJSON_AddStringToObject(pre, "type", "Sequence");
     cJSON *pts = cJSON_AddArrayToObject(pre, "pretokenizers");
-    cJSON *split = cJSON_CreateObject();
-    cJSON_AddStringToObject(split, "type", "Split");
-    cJSON *pat = cJSON_AddObjectToObject(split, "pattern");
-    cJSON_AddStringToObject(pat, "Regex",
-        "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+");
-    cJSON_AddStringToObject(split, "behavior", "Isolated");
-    cJSON_AddBoolToObject(split, "invert", 0);
-    cJSON_AddItemToArray(pts, split);
+    /* the split patterns each family's published tokenizer.json uses */
+    static const char *const rx_llama3[] = {
+        "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+", NULL };
+    static const char *const rx_qwen2[] = {
+        "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+", NULL };
+    static const char *const rx_deepseek[] = {
+        "\\p{N}{1,3}",
+        "[\xE4\xB8\x80-\xE9\xBE\xA5\xE3\x81\x80-\xE3\x82\x9F\xE3\x82\xA0-\xE3\x83\xBF]+",
+        "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\\r\\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+        NULL };
+    const char *const *rx = !strcmp(o->arch, "qwen2") ? rx_qwen2 : !strcmp(o->arch, "llama") ? rx_llama3 : rx_deepseek;
+    for (; *rx; rx++) {
+        cJSON *split = cJSON_CreateObject();
+        cJSON_AddStringToObject(split, "type", "Split");
+        cJSON *pat = cJSON_AddObjectToObject(split, "pattern");
+        cJSON_AddStringToObject(pat, "Regex", *rx);
+        cJSON_AddStringToObject(split, "behavior", "Isolated");
+        cJSON_AddBoolToObject(split, "invert", 0);
+        cJSON_AddItemToArray(pts, split);
+    }
     cJSON *bl = cJSON_CreateObject();
     cJSON_AddStringToObject(bl, "type", "ByteLevel");
     cJSON_AddBoolToObject(bl, "add_prefix_space", 0);
