@@ -51,6 +51,9 @@ void rk_cv_logf(const rk_cv_log *lg, int level, const char *fmt, ...) __attribut
 int  rk_cv_build_plan(rk_cv_plan *p, rk_ckpt *ck, const rk_hf_config *cfg, int outtype, const rk_cv_log *lg, rk_err *err);
 void rk_cv_plan_free(rk_cv_plan *p);
 /* llama3 rope factors (head_dim/2 values) as llama.cpp's generate_extra_tensors computes them */
+/* Rows per streaming chunk for tensor t: about 4M elements (16 MB as f32), whole 128-row FP8 scale blocks
+ * when it can, all rows for tensors that are not memory-mapped (PyTorch zip). Always >= 1 when t has rows. */
+int64_t rk_cv_chunk_rows(const rk_ckpt_tensor *t);
 void rk_cv_llama3_rope_factors(const rk_hf_config *cfg, float *out, int64_t n);
 
 /* convert_kv.c */

@@ -109,17 +109,23 @@ static int read_src(cvctx *c, int64_t idx, const rk_ckpt_tensor **out) {
     return rc;
 }
 
-/* Stream a tensor through the encoder in row chunks of at most ~16M elements, so that even R1's 1.85 GB
+/* Stream a tensor through the encoder in row chunks of about 4M elements, so that even R1's 1.85 GB
  * embedding never exists in f32 all at once, and release its mapped pages as we go: peak memory stays
  * a small multiple of one chunk, not of the largest tensor. (PyTorch tensors are not mapped: one chunk.) */
+int64_t rk_cv_chunk_rows(const rk_ckpt_tensor *t) {
+    const int64_t rows = t->n_dims == 0 ? 1 : t->shape[0];
+    if (rows <= 0 || t->numel == 0) return 1;
+    const int64_t row_len = (int64_t)(t->numel / (uint64_t)rows);
+    int64_t chunk = t->data ? ((int64_t)1 << 22) / (row_len ? row_len : 1) : rows;
+    if (chunk < 1) chunk = 1;
+    if (chunk >= 128) chunk -= chunk % 128;   /* whole FP8 scale blocks per chunk */
+    return chunk > rows ? rows : chunk;
+}
+
 static int copy_rows(cvctx *c, const rk_ckpt_tensor *t, int type) {
     const int64_t rows = t->n_dims == 0 ? 1 : t->shape[0];
     if (rows == 0 || t->numel == 0) return 0;
-    const int64_t row_len = (int64_t)(t->numel / (uint64_t)rows);
-    int64_t chunk = t->data ? ((int64_t)1 << 24) / (row_len ? row_len : 1) : rows;
-    if (chunk < 1) chunk = 1;
-    if (chunk >= 128) chunk -= chunk % 128;   /* whole FP8 scale blocks per chunk */
-    if (chunk > rows) chunk = rows;
+    const int64_t row_len = (int64_t)(t->numel / (uint64_t)rows), chunk = rk_cv_chunk_rows(t);
     int rc = grow((void **)&c->s.a, &c->s.na, (size_t)(chunk * row_len) * sizeof(float) + 1, c->err);
     for (int64_t r = 0; !rc && r < rows; r += chunk) {
         int64_t k = rows - r < chunk ? rows - r : chunk;

@@ -464,11 +464,28 @@ void rk_cv_llama3_rope_factors(const rk_hf_config *cfg, float *out, int64_t n) {
     }
 }
 
+/* Canonical order inside a block, whatever order the source files list tensors in (shards, torch.save
+ * dicts): the same model gives the same bytes from any of its formats. */
+static int name_rank(const char *name) {
+    static const char *const order[] = {
+        "attn_norm", "attn_q_a.", "attn_q_a_norm", "attn_q_b", "attn_q.", "attn_k.", "attn_v.", "attn_kv_a_mqa",
+        "attn_kv_a_norm", "attn_k_b", "attn_v_b", "attn_kv_b", "attn_output", "ffn_norm", "ffn_gate_inp", "exp_probs_b",
+        "ffn_gate.", "ffn_up.", "ffn_down.", "ffn_gate_exps", "ffn_up_exps", "ffn_down_exps", "ffn_gate_shexp",
+        "ffn_up_shexp", "ffn_down_shexp", "token_embd", "rope_freqs", "output_norm", "output.",
+    };
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
+        if (strstr(name, order[i])) return (int)i;
+    return (int)(sizeof order / sizeof order[0]);
+}
+
 static int cmp_item(const void *a, const void *b) {
     const rk_cv_item *x = a, *y = b;
     if (x->order_layer != y->order_layer) return x->order_layer < y->order_layer ? -1 : 1;
-    if (x->order_seq != y->order_seq) return x->order_seq < y->order_seq ? -1 : 1;
-    return x->kind < y->kind ? -1 : x->kind > y->kind;   /* attn_k_b before attn_v_b */
+    int rx = name_rank(x->name), ry = name_rank(y->name);
+    if (rx != ry) return rx < ry ? -1 : 1;
+    int c = strcmp(x->name, y->name);
+    if (c) return c;
+    return x->order_seq < y->order_seq ? -1 : x->order_seq > y->order_seq;
 }
 
 static uint32_t ftype_of(int type) {

@@ -172,20 +172,23 @@ int rk_convert_to_safetensors(const char *in, const char *outdir, int dtype, uin
             else if (!(rc = grow_buf((void **)&buf, &bcap, (size_t)t->nbytes + 1, err)) && !(rc = rk_ckpt_read(ck, t, buf, t->nbytes, err)))
                 rc = rk_st_writer_write(w, buf, (size_t)t->nbytes, err);
         } else {
-            uint64_t nb = 0;
-            rk_dtype_nbytes(od, t->numel, &nb);
-            if (!(rc = grow_buf((void **)&f, &fcap, (size_t)t->numel * sizeof(float) + 1, err)) &&
-                !(rc = grow_buf((void **)&buf, &bcap, (size_t)nb + 1, err)) &&
-                !(rc = rk_ckpt_read_f32(ck, t, f, t->numel, err))) {
-                const int64_t m = (int64_t)t->numel, chunk = 1 << 16;
+            /* in row chunks (see rk_cv_chunk_rows), so memory stays flat whatever the tensor's size */
+            const int64_t rows = t->n_dims == 0 ? 1 : t->shape[0], chunk = rk_cv_chunk_rows(t);
+            const int64_t row_len = rows ? (int64_t)(t->numel / (uint64_t)rows) : 0, osz = od == RK_DTYPE_F32 ? 4 : 2;
+            if (!(rc = grow_buf((void **)&f, &fcap, (size_t)(chunk * row_len) * sizeof(float) + 1, err)))
+                rc = grow_buf((void **)&buf, &bcap, (size_t)(chunk * row_len * osz) + 1, err);
+            for (int64_t r = 0; !rc && r < rows && row_len; r += chunk) {
+                const int64_t kr = rows - r < chunk ? rows - r : chunk, m = kr * row_len, step = 1 << 16;
+                if ((rc = rk_ckpt_read_f32_rows(ck, t, r, kr, f, err))) break;
                 int bad = 0;
                 #pragma omp parallel for schedule(static) num_threads(threads) reduction(| : bad)
-                for (int64_t j = 0; j < m; j += chunk) {
-                    int64_t c = m - j < chunk ? m - j : chunk;
-                    bad |= rk_convert_from_f32(od, f + j, buf + (size_t)j * (od == RK_DTYPE_F32 ? 4 : 2), (size_t)c) != 0;
+                for (int64_t j = 0; j < m; j += step) {
+                    int64_t c = m - j < step ? m - j : step;
+                    bad |= rk_convert_from_f32(od, f + j, buf + (size_t)(j * osz), (size_t)c) != 0;
                 }
                 rc = bad ? rk_err_set(err, RK_EINVAL, UINT64_MAX, "tensor '%s': conversion to %s failed", t->name, rk_dtype_name(od))
-                         : rk_st_writer_write(w, buf, (size_t)nb, err);
+                         : rk_st_writer_write(w, buf, (size_t)(m * osz), err);
+                rk_ckpt_release(ck, t);
             }
         }
         rk_ckpt_release(ck, t);

@@ -366,7 +366,7 @@ static int push_int(unpickler *u, int64_t i) {
 
 /* LONG1/LONG4: little-endian two's complement of len bytes; must fit int64. */
 static int op_long(unpickler *u, int lenbytes) {
-    size_t len;
+    size_t len = 0;
     int rc = read_len(u, lenbytes, &len);
     if (rc) return rc;
     const uint8_t *b = u->p + u->pos;
@@ -610,7 +610,7 @@ static int op_stop(unpickler *u) {
 /* ---- the step ------------------------------------------------------------------------------------- */
 static int step(unpickler *u) {
     int rc;
-    size_t len;
+    size_t len = 0;
     u->op = u->pos;
     u->opc = u->p[u->pos++];
     switch (u->opc) {

@@ -64,7 +64,7 @@ static int hash_grow(rk_st_writer *w) {
     w->hash = h;
     w->hcap = cap;
     for (size_t k = 0; k < w->n; k++) {
-        size_t slot;
+        size_t slot = 0;
         hash_find(w, w->t[k].name, &slot);
         w->hash[slot] = k + 1;
     }

@@ -17,7 +17,7 @@
 
 enum { K_WEIGHT, K_NORM, K_BIAS, K_ZERO };
 typedef struct plan_t {
-    char name[128];
+    char name[192];
     int dtype;          /* stored dtype */
     int n_dims;
     int64_t shape[2];
