@@ -92,7 +92,7 @@ static void ds_write(const char *dir, fx_model *m, int drop_expert) {
             }
     fx_write(m, dir, 4096);
     if (g_lite) {
-        char cfg[sizeof DS_CONFIG + 16];
+        char cfg[sizeof DS_CONFIG + 64];
         const char *q = strstr(DS_CONFIG, "\"q_lora_rank\":48");
         snprintf(cfg, sizeof cfg, "%.*s\"q_lora_rank\":null%s", (int)(q - DS_CONFIG), DS_CONFIG, q + strlen("\"q_lora_rank\":48"));
         fx_text(dir, "config.json", cfg);
