@@ -1,0 +1,77 @@
+/* bench/peak.c — this machine's measured peaks, the denominators of the engine benchmark's "fraction of peak":
+ * f32 FMA throughput (AVX2, 12 independent accumulators per thread, so FMA latency is hidden) and memory read
+ * bandwidth (sum over a 1 GiB array, far larger than the caches), for 1 thread and for all threads.
+ * Prints one JSON object: {"gflops_1t":…, "gflops_nt":…, "read_gbs_1t":…, "read_gbs_nt":…, "threads":N}. */
+#define _GNU_SOURCE
+#include <immintrin.h>
+#include <omp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+__attribute__((target("avx2,fma"))) static float fma_loop(int64_t iters) {
+    __m256 a[12], m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+    for (int i = 0; i < 12; i++) a[i] = _mm256_set1_ps((float)i);
+    for (int64_t k = 0; k < iters; k++)
+        for (int i = 0; i < 12; i++) a[i] = _mm256_fmadd_ps(a[i], m, c);
+    __m256 s = a[0];
+    for (int i = 1; i < 12; i++) s = _mm256_add_ps(s, a[i]);
+    float out[8];
+    _mm256_storeu_ps(out, s);
+    return out[0];
+}
+
+static double gflops(int threads) {
+    const int64_t iters = 50 * 1000 * 1000;
+    volatile float sink = 0;
+    double best = 0;
+    for (int rep = 0; rep < 3; rep++) {
+        double t0 = now_s();
+        #pragma omp parallel num_threads(threads)
+        {
+            float r = fma_loop(iters);
+            #pragma omp atomic
+            sink += r;
+        }
+        double t = now_s() - t0, g = (double)threads * (double)iters * 12 * 8 * 2 / t / 1e9;
+        if (g > best) best = g;
+    }
+    (void)sink;
+    return best;
+}
+
+static double read_bw(const float *x, int64_t n, int threads) {
+    double best = 0;
+    volatile double sink = 0;
+    for (int rep = 0; rep < 3; rep++) {
+        double t0 = now_s(), s = 0;
+        #pragma omp parallel for num_threads(threads) reduction(+ : s) schedule(static)
+        for (int64_t i = 0; i < n; i++) s += x[i];
+        double t = now_s() - t0, g = (double)n * sizeof(float) / t / 1e9;
+        sink += s;
+        if (g > best) best = g;
+    }
+    (void)sink;
+    return best;
+}
+
+int main(void) {
+    int nt = omp_get_max_threads();
+    const int64_t n = (int64_t)1 << 28;   /* 1 GiB of f32 */
+    float *x = malloc((size_t)n * sizeof(float));
+    if (!x) { fprintf(stderr, "peak: out of memory\n"); return 5; }
+    #pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) x[i] = (float)(i & 1023);
+    double g1 = gflops(1), gn = gflops(nt), b1 = read_bw(x, n, 1), bn = read_bw(x, n, nt);
+    printf("{\"threads\":%d,\"gflops_1t\":%.1f,\"gflops_nt\":%.1f,\"read_gbs_1t\":%.2f,\"read_gbs_nt\":%.2f}\n", nt, g1, gn, b1, bn);
+    free(x);
+    return 0;
+}
