@@ -1,0 +1,37 @@
+/* model/kernels/kernels-impl.h — internals shared by the kernel files: run-time ISA choice, weight-row
+ * conversion and the AVX2 entry points. Not a public header. */
+#ifndef RK_MODEL_KERNELS_IMPL_H
+#define RK_MODEL_KERNELS_IMPL_H
+#include <stdint.h>
+#include "model/kernels.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#define RK_KERN_X86 1
+#endif
+
+/* 1 when the AVX2+FMA+F16C paths may run (CPU and OS support them and RK_FORCE_REF is not set).
+ * Decided once, on first use. */
+int rk_kern_use_avx2(void);
+
+/* Element (r, c) of W as f32: the reference conversion (FP8: e4m3 value times its block's scale_inv, in f32). */
+float rk_kern_welem(const rk_wview *w, int64_t r, int64_t c);
+/* Columns [c0, c1) of row r as f32, bit-identical to rk_kern_welem (SIMD through formats/numeric). */
+void rk_kern_row_f32(const rk_wview *w, int64_t r, int64_t c0, int64_t c1, float *out);
+/* 1 if the view is usable (known dtype, data present, sizes >= 0, FP8 has scale and block > 0). */
+int rk_kern_wview_ok(const rk_wview *w);
+
+/* y[i] += a * x[i] (SIMD when available; result identical either way: one fused or unfused op per element
+ * is NOT guaranteed, so callers that compare paths use a tolerance). */
+void rk_kern_axpy(float *y, float a, const float *x, int64_t n);
+
+/* Dot product: 8-lane FMA chains + fixed horizontal sum on AVX2 (the matmul's order), double otherwise. */
+float rk_kern_dot(const float *a, const float *b, int64_t n);
+/* Stable softmax of one row in place (all -inf -> zeros). */
+void rk_kern_softmax_row(float *x, int64_t len);
+
+#ifdef RK_KERN_X86
+void rk_matmul_avx2(float *y, const float *x, const rk_wview *w, const float *bias, int64_t n);
+void rk_axpy_avx2(float *y, float a, const float *x, int64_t n);
+float rk_dot_avx2(const float *a, const float *b, int64_t n);
+#endif
+#endif
