@@ -32,5 +32,9 @@ const rk_cmd *rk_cli_find(const char *name);
 int rk_cmd_inspect(int argc, char **argv);
 int rk_cmd_convert(int argc, char **argv);
 int rk_cmd_sample(int argc, char **argv);
-extern const char rk_usage_inspect[], rk_usage_convert[], rk_usage_sample[];
+int rk_cmd_perplexity(int argc, char **argv);
+int rk_cmd_generate(int argc, char **argv);
+int rk_cmd_bench(int argc, char **argv);
+extern const char rk_usage_inspect[], rk_usage_convert[], rk_usage_sample[], rk_usage_perplexity[], rk_usage_generate[],
+    rk_usage_bench[];
 #endif

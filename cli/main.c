@@ -21,6 +21,9 @@ static const char usage_version[] = "usage: r1kit version\n\nPrint the version.\
 static const rk_cmd g_cmds[] = {
     { "inspect", rk_cmd_inspect, "show a checkpoint's format, architecture, tensors and metadata", rk_usage_inspect },
     { "convert", rk_cmd_convert, "convert an HF checkpoint (safetensors incl. FP8, PyTorch) to GGUF or re-typed safetensors", rk_usage_convert },
+    { "generate", rk_cmd_generate, "continue a prompt with a model (greedy or sampled), with tokens/s", rk_usage_generate },
+    { "perplexity", rk_cmd_perplexity, "perplexity on a text, computed as llama.cpp's llama-perplexity does", rk_usage_perplexity },
+    { "bench", rk_cmd_bench, "prompt-processing and decode speed of the engine on a model", rk_usage_bench },
     { "sample", rk_cmd_sample, "write a random-weight HF checkpoint (R1 FP8 layout, qwen2, llama)", rk_usage_sample },
     { "help", cmd_help, "show help for a command", usage_help },
     { "version", cmd_version, "print the version", usage_version },
