@@ -28,7 +28,7 @@ for m in dense dense-bf16 moe; do
   for t in 1 2; do
     r=$($R bench "$W/$m" --prompt $PP --gen $TG --threads $t --json)
     if [ "$m" = dense-bf16 ]; then p='{"pp_tokens_per_s":0,"tg_tokens_per_s":0}'
-    else p=$(/usr/bin/python3 tests/reference/bench_reference.py "$W/$m" --prompt $PP --gen $TG --threads $t); fi
+    else p=$(OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t /usr/bin/python3 tests/reference/bench_reference.py "$W/$m" --prompt $PP --gen $TG --threads $t); fi
     echo "$m $t: r1kit $r" >&2; echo "$m $t: torch $p" >&2
     rows+=("$m $t $(get "$r" pp_tokens_per_s) $(get "$r" tg_tokens_per_s) $(get "$r" pp_gflops) $(get "$r" tg_weight_gbs) $(get "$p" pp_tokens_per_s) $(get "$p" tg_tokens_per_s) $(get "$r" active_params)")
   done
@@ -45,7 +45,8 @@ g1=$(get "$peak" gflops_1t); gn=$(get "$peak" gflops_nt); b1=$(get "$peak" read_
   echo "(1 dense), 16 routed experts, top-4, 1 shared expert. Protocol: prompt = one forward of $PP tokens from an empty cache;"
   echo "decode = $TG single-token forwards after it; best of 3. Peer: the PyTorch reference (\`tests/reference/reference_models.py\`,"
   echo "f32 weights, torch $(/usr/bin/python3 -c 'import torch; print(torch.__version__)') with OpenBLAS $(dpkg-query -W -f='${Version}' libopenblas0-pthread), \`torch.no_grad\`, \`torch.set_num_threads\`), same models, same token ids, same run."
-  echo "For scale, PyTorch's own matmul on one 128×768 · 768×2048 product reaches $(/usr/bin/python3 -c '
+  echo "PyTorch runs with OPENBLAS_NUM_THREADS and OMP_NUM_THREADS set to the same thread count (OpenBLAS keeps its own pool)."
+  echo "For scale, PyTorch's own matmul on one 128×768 · 768×2048 product reaches $(OPENBLAS_NUM_THREADS=1 /usr/bin/python3 -c '
 import torch,time
 torch.set_num_threads(1); a=torch.randn(128,768); w=torch.randn(2048,768); a@w.t(); t=time.perf_counter()
 for _ in range(50): a@w.t()
