@@ -30,7 +30,9 @@ typedef struct rk_wview {
 
 /* y[n, rows] = x[n, cols] · Wᵀ (+ bias[rows] when bias != NULL). y and x do not alias.
  * _ref: each dot product in double, column order, rounded once to f32. Fast path (avx2.c): f32 FMA in 8 lanes +
- * fixed horizontal sum; |fast − ref| <= ~1e-6·Σ|x·w| (tested); the same for every n, tile and thread count. */
+ * fixed horizontal sum for n < 16, a packed 6-token x 16-row micro-kernel in 256-column blocks for n >= 16;
+ * |fast − ref| <= ~1e-6·Σ|x·w| (tested). Results do not depend on the thread count or on how a prompt of >= 16
+ * tokens is split into batches; prompts below 16 tokens and single-token decode may differ from it in the last bits. */
 void rk_matmul(float *y, const float *x, const rk_wview *w, const float *bias, int64_t n);
 void rk_matmul_ref(float *y, const float *x, const rk_wview *w, const float *bias, int64_t n);
 /* dx[n, cols] += dy · W;  dw[rows, cols] += dyᵀ · x (an f32 gradient of the dequantized weights; meant for F32

@@ -6,9 +6,11 @@
  *     h = hsum8(acc), acc lane j = FMA chain over x[t, k]·w[r, k] for k ≡ j (mod 8), k < cols8 = cols & ~7,
  *     s = fmaf chain over the tail k = cols8 .. cols-1,   y = (h + s) + bias[r],
  * with hsum8 = ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)). Weight values are the exact f32 conversions of the
- * reference. Every path (decode kernel converting in registers, tiled kernel over a converted row tile, any
- * tile edge) uses that same order, so a result does not depend on thread count, tile position or on how
- * many tokens are in the batch. Error vs the reference: f32 accumulation, about cols/8 FMAs per lane;
+ * reference. For n < 16 every path (decode kernel converting in registers, tiled kernel over a converted row
+ * tile, any tile edge) uses that same order, so a result does not depend on thread count, tile position or on
+ * how many tokens are in the batch. Prefill (n >= 16, matmul_prefill below) uses a different, also fixed order
+ * (6x16 broadcast register tile, sequential chains per 256-column block): still deterministic and independent
+ * of the thread count, but equal to the n < 16 result only within the fast-vs-ref tolerance. Error vs the reference: f32 accumulation, about cols/8 FMAs per lane;
  * tested at |Δ| <= 1e-6·Σ|x·w| + tiny.
  *
  * Prompt processing (n >= 3): OpenMP over (block of <= 48 weight rows) x (block of <= 64 tokens); weights are
@@ -338,6 +340,138 @@ static void matmul_tiled(float *y, const float *x, const rk_wview *w, const floa
     free(mem);
 }
 
+/* ---- prefill path (n >= PF_MIN): 6 tokens x 16 rows register tile ----------------------------------
+ * A panel of 16 weight rows is converted to f32 PF_KC columns at a time and packed k-major (pk[k][16]);
+ * the micro-kernel broadcasts x[t, k] and does 2 FMAs per token per k into fresh accumulators (lanes = rows).
+ * Order for y[t, r]: per k block, a sequential FMA chain over its columns starting from 0; block partial sums
+ * are added in column order; then + bias. Each 16-row panel is computed by one thread (OpenMP static over
+ * panels), so results do not depend on the thread count; they differ (within the tested 1e-6·Σ|x·w|) from the
+ * n < PF_MIN paths. */
+enum { PF_MIN = 16, PF_KC = 256, PF_NR = 16, PF_MT = 6, PF_TB = 192 };
+
+TGT static AINL void tr8x8(const float *src, int64_t lds, float *dst /* ld 16 */) {
+    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + lds), r2 = _mm256_loadu_ps(src + 2 * lds),
+           r3 = _mm256_loadu_ps(src + 3 * lds), r4 = _mm256_loadu_ps(src + 4 * lds), r5 = _mm256_loadu_ps(src + 5 * lds),
+           r6 = _mm256_loadu_ps(src + 6 * lds), r7 = _mm256_loadu_ps(src + 7 * lds);
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3),
+           t3 = _mm256_unpackhi_ps(r2, r3), t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
+           t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE),
+           u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE),
+           u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE),
+           u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    _mm256_storeu_ps(dst + 0 * 16, _mm256_permute2f128_ps(u0, u4, 0x20));
+    _mm256_storeu_ps(dst + 1 * 16, _mm256_permute2f128_ps(u1, u5, 0x20));
+    _mm256_storeu_ps(dst + 2 * 16, _mm256_permute2f128_ps(u2, u6, 0x20));
+    _mm256_storeu_ps(dst + 3 * 16, _mm256_permute2f128_ps(u3, u7, 0x20));
+    _mm256_storeu_ps(dst + 4 * 16, _mm256_permute2f128_ps(u0, u4, 0x31));
+    _mm256_storeu_ps(dst + 5 * 16, _mm256_permute2f128_ps(u1, u5, 0x31));
+    _mm256_storeu_ps(dst + 6 * 16, _mm256_permute2f128_ps(u2, u6, 0x31));
+    _mm256_storeu_ps(dst + 7 * 16, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+
+/* Rows [r0, r0+nr) (nr <= 16, missing rows zero), columns [k0, k0+kc) packed to pk[k][16]; tmp: 16 x PF_KC. */
+TGT static void pf_pack(const rk_wview *w, int64_t r0, int64_t nr, int64_t k0, int64_t kc, float *tmp, float *pk) {
+    const float *src;
+    int64_t lds;
+    if (w->dtype == RK_DTYPE_F32 && nr == PF_NR) {
+        src = (const float *)w->data + r0 * w->cols + k0;
+        lds = w->cols;
+    } else {
+        for (int64_t i = 0; i < PF_NR; i++) {
+            float *o = tmp + i * PF_KC;
+            if (i >= nr) memset(o, 0, sizeof(float) * (size_t)kc);
+            else if (w->dtype == RK_DTYPE_F8_E4M3) e4m3_row_range(w, r0 + i, k0, k0 + kc, o);
+            else rk_kern_row_f32(w, r0 + i, k0, k0 + kc, o);
+        }
+        src = tmp;
+        lds = PF_KC;
+    }
+    const int64_t kc8 = kc & ~(int64_t)7;
+    for (int64_t k = 0; k < kc8; k += 8) {
+        tr8x8(src + k, lds, pk + k * 16);
+        tr8x8(src + 8 * lds + k, lds, pk + k * 16 + 8);
+    }
+    for (int64_t k = kc8; k < kc; k++)
+        for (int64_t i = 0; i < PF_NR; i++) pk[k * 16 + i] = src[i * lds + k];
+}
+
+/* TT (1..6) tokens x 16 rows over kc packed columns; c[t][16] = (first ? 0 : c) + chain. */
+TGT static AINL void pf_kernel(int TT, const float *x, int64_t ldx, const float *pk, int64_t kc, float *c, int first) {
+    __m256 a[PF_MT][2];
+#pragma GCC unroll 6
+    for (int t = 0; t < PF_MT; t++) a[t][0] = a[t][1] = _mm256_setzero_ps();
+#pragma GCC unroll 2
+    for (int64_t k = 0; k < kc; k++) {
+        const __m256 w0 = _mm256_load_ps(pk + k * 16), w1 = _mm256_load_ps(pk + k * 16 + 8);
+#pragma GCC unroll 6
+        for (int t = 0; t < PF_MT; t++)
+            if (t < TT) {
+                const __m256 xb = _mm256_broadcast_ss(x + t * ldx + k);
+                a[t][0] = _mm256_fmadd_ps(xb, w0, a[t][0]);
+                a[t][1] = _mm256_fmadd_ps(xb, w1, a[t][1]);
+            }
+    }
+#pragma GCC unroll 6
+    for (int t = 0; t < PF_MT; t++)
+        if (t < TT) {
+            if (first) {
+                _mm256_storeu_ps(c + t * 16, a[t][0]);
+                _mm256_storeu_ps(c + t * 16 + 8, a[t][1]);
+            } else {
+                _mm256_storeu_ps(c + t * 16, _mm256_add_ps(_mm256_loadu_ps(c + t * 16), a[t][0]));
+                _mm256_storeu_ps(c + t * 16 + 8, _mm256_add_ps(_mm256_loadu_ps(c + t * 16 + 8), a[t][1]));
+            }
+        }
+}
+
+typedef void (*pf_fn)(const float *, int64_t, const float *, int64_t, float *, int);
+#define PF_K(TT) \
+    TGT static void pf_k##TT(const float *x, int64_t ldx, const float *pk, int64_t kc, float *c, int first) \
+    { pf_kernel(TT, x, ldx, pk, kc, c, first); }
+PF_K(1) PF_K(2) PF_K(3) PF_K(4) PF_K(5) PF_K(6)
+static const pf_fn PF_TAB[6] = { pf_k1, pf_k2, pf_k3, pf_k4, pf_k5, pf_k6 };
+
+/* One 16-row panel, all tokens. mem: tmp (16·PF_KC) + pk (PF_KC·16, 32-byte aligned) + c (PF_TB·16). */
+TGT static void pf_panel(float *y, const float *x, const rk_wview *w, const float *bias, int64_t n, int64_t p,
+                         float *mem) {
+    const int64_t rows = w->rows, cols = w->cols, r0 = p * PF_NR;
+    const int64_t nr = rows - r0 < PF_NR ? rows - r0 : PF_NR;
+    float *tmp = mem, *pk = mem + PF_NR * PF_KC, *c = pk + PF_KC * PF_NR;
+    for (int64_t tb0 = 0; tb0 < n; tb0 += PF_TB) {
+        const int64_t nt = n - tb0 < PF_TB ? n - tb0 : PF_TB;
+        for (int64_t k0 = 0; k0 < cols; k0 += PF_KC) {
+            const int64_t kc = cols - k0 < PF_KC ? cols - k0 : PF_KC;
+            pf_pack(w, r0, nr, k0, kc, tmp, pk);
+            for (int64_t t = 0; t < nt; t += PF_MT) {
+                const int64_t tt = nt - t < PF_MT ? nt - t : PF_MT;
+                PF_TAB[tt - 1](x + (tb0 + t) * cols + k0, cols, pk, kc, c + t * 16, k0 == 0);
+            }
+        }
+        for (int64_t t = 0; t < nt; t++) {
+            float *yr = y + (tb0 + t) * rows + r0;
+            const float *cr = c + t * 16;
+            if (nr == PF_NR && !bias) {
+                _mm256_storeu_ps(yr, _mm256_loadu_ps(cr));
+                _mm256_storeu_ps(yr + 8, _mm256_loadu_ps(cr + 8));
+            } else
+                for (int64_t r = 0; r < nr; r++) yr[r] = bias ? cr[r] + bias[r0 + r] : cr[r];
+        }
+    }
+}
+
+static void matmul_prefill(float *y, const float *x, const rk_wview *w, const float *bias, int64_t n) {
+    const int64_t npanel = (w->rows + PF_NR - 1) / PF_NR;
+    const int nthr = omp_get_max_threads();
+    const size_t per_thr = (size_t)(PF_NR * PF_KC * 2 + PF_TB * 16 + 16);
+    float *mem = aligned_alloc(64, (sizeof(float) * per_thr * (size_t)nthr + 63) / 64 * 64);
+    if (!mem) { matmul_tiled(y, x, w, bias, n); return; }
+    #pragma omp parallel for schedule(static) if ((double)w->rows * w->cols * n >= (double)(1 << 18))
+    for (int64_t p = 0; p < npanel; p++)
+        pf_panel(y, x, w, bias, n, p, mem + per_thr * (size_t)omp_get_thread_num());
+    free(mem);
+}
+
 void rk_matmul_avx2(float *y, const float *x, const rk_wview *w, const float *bias, int64_t n) {
     if (w->rows == 0) return;
     if (w->cols == 0) {
@@ -347,6 +481,7 @@ void rk_matmul_avx2(float *y, const float *x, const rk_wview *w, const float *bi
     }
     const int fused_ok = w->dtype != RK_DTYPE_F8_E4M3 || (w->block % 16 == 0 && fp8_scales_ok(w));
     if (n <= 2 && fused_ok) matmul_decode(y, x, w, bias, n);
+    else if (n >= PF_MIN) matmul_prefill(y, x, w, bias, n);
     else matmul_tiled(y, x, w, bias, n);
 }
 

@@ -223,9 +223,14 @@ START_TEST(matmul_deterministic) {
     ck_assert_msg(memcmp(y1, y2, sizeof(float) * (size_t)(n * rows)) == 0, "1 vs 2 threads differ");
     omp_set_num_threads(nthr);
     for (int64_t t = 0; t < n; t++) rk_matmul(y3 + t * rows, x + t * cols, &b.v, bias, 1);
-    ck_assert_msg(memcmp(y1, y3, sizeof(float) * (size_t)(n * rows)) == 0, "batch differs from one token at a time");
+    /* The prompt path (n >= 16) sums in a different order than the 1-2 token path: equal within the documented
+     * fast-vs-ref tolerance, not bit for bit. */
+    double worst_bs = 0.0;
+    ck_assert_msg(matmul_mismatches(y3, y1, x, &b.v, bias, n, 1e-6, &worst_bs) == 0,
+                  "batch differs from one token at a time (worst %.3g)", worst_bs);
     for (int64_t t = 0; t + 2 <= n; t += 2) rk_matmul(y3 + t * rows, x + t * cols, &b.v, bias, 2);
-    ck_assert_msg(memcmp(y1, y3, sizeof(float) * (size_t)((n - 1) * rows)) == 0, "batch differs from pairs");
+    ck_assert_msg(matmul_mismatches(y3, y1, x, &b.v, bias, n - 1, 1e-6, &worst_bs) == 0,
+                  "batch differs from pairs (worst %.3g)", worst_bs);
     free(x); free(bias); free(y1); free(y2); free(y3);
     wbuf_free(&b);
 }
