@@ -18,16 +18,7 @@
 
 static char out[1 << 20], err[1 << 16];
 
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...) {
-    char args[4096], cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s %s", rk_test_bin(), args);
-    return rk_test_run(cmd, out, sizeof out, err, sizeof err);
-}
+#define run(...) rk_test_r1kit(out, sizeof out, err, sizeof err, NULL, __VA_ARGS__)
 
 static int count_lines(const char *s) {
     int n = 0;

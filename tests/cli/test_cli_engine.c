@@ -13,16 +13,7 @@
 
 static char out[1 << 20], err[1 << 16];
 
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...) {
-    char args[4096], cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=1 %s %s", rk_test_bin(), args);
-    return rk_test_run(cmd, out, sizeof out, err, sizeof err);
-}
+#define run(...) rk_test_r1kit(out, sizeof out, err, sizeof err, "OMP_NUM_THREADS=1", __VA_ARGS__)
 
 static char *g_dir;
 static char g_text[4096];

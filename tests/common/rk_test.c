@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,6 +133,16 @@ int rk_test_run(const char *cmd, char *out, size_t out_cap, char *err, size_t er
     unlink(ofile);
     unlink(efile);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int rk_test_r1kit(char *out, size_t out_cap, char *err, size_t err_cap, const char *env_prefix, const char *fmt, ...) {
+    char args[4096], cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "%s %s %s", env_prefix ? env_prefix : "", rk_test_bin(), args);
+    return rk_test_run(cmd, out, out_cap, err, err_cap);
 }
 
 const char *rk_test_python(void) { return "/usr/bin/python3"; }

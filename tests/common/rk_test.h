@@ -26,6 +26,10 @@ const char *rk_test_bin(void);
 /* Run a shell command, capture stdout+stderr (each truncated to cap) and return the exit status
  * (or -1 if it did not exit normally). out/err may be NULL. */
 int rk_test_run(const char *cmd, char *out, size_t out_cap, char *err, size_t err_cap);
+/* Run the r1kit binary with printf-formatted arguments (env_prefix, e.g. "OMP_NUM_THREADS=1", may be NULL);
+ * captures stdout/stderr like rk_test_run and returns the exit status. */
+int rk_test_r1kit(char *out, size_t out_cap, char *err, size_t err_cap, const char *env_prefix, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 /* 1 if `/usr/bin/python3 -c "import torch"` works (Debian's python3-torch). */
 int rk_test_have_torch(void);
 /* Path of the Debian system python that has torch ("/usr/bin/python3"). */
