@@ -30,6 +30,17 @@ void rk_assert_allclose_at(const float *a, const float *b, size_t n, double atol
                      file, line, first, (double)a[first], (double)b[first], maxerr, atol, rtol);
 }
 
+double rk_max_rel_err(const float *a, const float *b, size_t n) {
+    double d = 0, mb = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - b[i]);
+        if (!(e == e)) return INFINITY;
+        d = e > d ? e : d;
+        mb = fabs(b[i]) > mb ? fabs(b[i]) : mb;
+    }
+    return mb > 0 ? d / mb : d;
+}
+
 char *rk_test_tmpdir(const char *tag) {
     const char *base = getenv("TMPDIR");
     if (!base || !*base) base = "/tmp";

@@ -13,6 +13,9 @@
 void rk_assert_allclose_at(const float *a, const float *b, size_t n, double atol, double rtol,
                            const char *file, int line);
 
+/* max|a-b| / max|b| over n values (the parity measure for logits); INFINITY if any difference is NaN. */
+double rk_max_rel_err(const float *a, const float *b, size_t n);
+
 /* A fresh empty directory under $TMPDIR (or /tmp) for a test; removed (recursively) by rk_test_rmtree. */
 char *rk_test_tmpdir(const char *tag);
 void rk_test_rmtree(const char *path);

@@ -77,17 +77,6 @@ static void fill_tokens(int32_t *t, int64_t n, int64_t vocab, uint32_t seed) {
     }
 }
 
-/* max|a-b| / max|b| */
-static double rel_err(const float *a, const float *b, size_t n) {
-    double d = 0, mb = 0;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)a[i] - b[i]);
-        d = e > d ? e : d;
-        mb = fabs(b[i]) > mb ? fabs(b[i]) : mb;
-    }
-    return mb > 0 ? d / mb : d;
-}
-
 /* full-sequence logits vs token-by-token and vs uneven chunks, all within 1e-5 relative */
 static void check_incremental(const char *dir, int64_t T) {
     rk_model *m = load_ok(dir);
@@ -110,7 +99,7 @@ static void check_incremental(const char *dir, int64_t T) {
     rk_kvcache_clear(kv);
     for (int64_t t = 0; t < T; t++)
         ck_assert_msg(rk_model_forward(m, kv, tok + t, 1, inc + t * V, &err) == 0, "%s", err.msg);
-    double e = rel_err(inc, full, (size_t)(T * V));
+    double e = rk_max_rel_err(inc, full, (size_t)(T * V));
     ck_assert_msg(e <= 1e-5, "%s: token-by-token rel err %g", dir, e);
     /* uneven chunks: 1, 2, 3, ... */
     rk_kvcache_clear(kv);
@@ -118,17 +107,17 @@ static void check_incremental(const char *dir, int64_t T) {
         int64_t k = t + c <= T ? c : T - t;
         ck_assert_msg(rk_model_forward(m, kv, tok + t, k, inc + t * V, &err) == 0, "%s", err.msg);
     }
-    e = rel_err(inc, full, (size_t)(T * V));
+    e = rk_max_rel_err(inc, full, (size_t)(T * V));
     ck_assert_msg(e <= 1e-5, "%s: chunked rel err %g", dir, e);
     /* last-only */
     rk_kvcache_clear(kv);
     ck_assert_int_eq(rk_model_forward_last(m, kv, tok, T, inc, &err), 0);
-    e = rel_err(inc, full + (T - 1) * V, (size_t)V);
+    e = rk_max_rel_err(inc, full + (T - 1) * V, (size_t)V);
     ck_assert_msg(e <= 1e-5, "%s: forward_last rel err %g", dir, e);
     /* truncate and re-run the tail */
     ck_assert_int_eq(rk_kvcache_truncate(kv, T / 2, &err), 0);
     ck_assert_int_eq(rk_model_forward(m, kv, tok + T / 2, T - T / 2, inc, &err), 0);
-    e = rel_err(inc, full + (T / 2) * V, (size_t)((T - T / 2) * V));
+    e = rk_max_rel_err(inc, full + (T / 2) * V, (size_t)((T - T / 2) * V));
     ck_assert_msg(e <= 1e-5, "%s: truncate+rerun rel err %g", dir, e);
     rk_kvcache_free(kv);
     rk_model_free(m);
@@ -484,7 +473,7 @@ static void check_gguf_vs_hf(const char *arch, int tie) {
     rk_kvcache *ka = rk_kvcache_new(a, T, &err), *kb = rk_kvcache_new(b, T, &err);
     ck_assert_int_eq(rk_model_forward(a, ka, tok, T, la, &err), 0);
     ck_assert_msg(rk_model_forward(b, kb, tok, T, lb, &err) == 0, "%s", err.msg);
-    double e = rel_err(lb, la, (size_t)(T * V));
+    double e = rk_max_rel_err(lb, la, (size_t)(T * V));
     printf("gguf %-12s vs HF folder: max rel err %.3g\n", arch, e);
     fflush(stdout);
     ck_assert_msg(e <= 1e-4, "%s: GGUF vs HF rel err %g", arch, e);

@@ -7,16 +7,6 @@
 #include "tests/common/rk_test.h"
 #include "model/model.h"
 
-static double rel_err(const float *a, const float *b, size_t n) {
-    double d = 0, mb = 0;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)a[i] - b[i]);
-        if (!(e == e)) return INFINITY;
-        d = e > d ? e : d;
-        mb = fabs(b[i]) > mb ? fabs(b[i]) : mb;
-    }
-    return mb > 0 ? d / mb : d;
-}
 
 static void run_case(const char *fixture, int shards) {
     char src[2048], path[4096], cmd[8192], er[4096];
@@ -49,7 +39,7 @@ static void run_case(const char *fixture, int shards) {
     float *out = malloc((size_t)(T * V) * sizeof(float));
     rk_kvcache *kv = rk_kvcache_new(m, T, &err);
     ck_assert_int_eq(rk_model_forward(m, kv, tok, T, out, &err), 0);
-    double e = rel_err(out, ref, (size_t)(T * V));
+    double e = rk_max_rel_err(out, ref, (size_t)(T * V));
     printf("pytorch %-12s shards %d: max rel err %.3g\n", fixture, shards, e);
     fflush(stdout);
     ck_assert_msg(e <= 1e-4, "%s (pytorch, %d shards): rel err %g", fixture, shards, e);

@@ -36,17 +36,6 @@ static int read_fixture(const char *dir, fixture *f) {
     return 0;
 }
 
-/* max|a-b| / max|b| over the whole sequence */
-static double rel_err(const float *a, const float *b, size_t n) {
-    double d = 0, mb = 0;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)a[i] - b[i]);
-        if (!(e == e)) return INFINITY;
-        d = e > d ? e : d;
-        mb = fabs(b[i]) > mb ? fabs(b[i]) : mb;
-    }
-    return mb > 0 ? d / mb : d;
-}
 
 static char fixture_root[1024];
 
@@ -93,10 +82,10 @@ static void parity_gguf(const char *name, const char *dir, const fixture *f) {
     float *out = malloc(nl * sizeof(float));
     rk_kvcache *kv = rk_kvcache_new(m, f->T, &err);
     ck_assert_int_eq(rk_model_forward(m, kv, f->tok, f->T, out, &err), 0);
-    double e_full = rel_err(out, f->logits, nl);
+    double e_full = rk_max_rel_err(out, f->logits, nl);
     rk_kvcache_clear(kv);
     for (int64_t t = 0; t < f->T; t++) ck_assert_int_eq(rk_model_forward(m, kv, f->tok + t, 1, out + t * f->V, &err), 0);
-    double e_inc = rel_err(out, f->logits, nl);
+    double e_inc = rk_max_rel_err(out, f->logits, nl);
     printf("parity %-14s via GGUF f32: full %.3g  token-by-token %.3g%s\n", name, e_full, e_inc,
            mscale_lost ? "  (yarn mscale != mscale_all_dim: not representable in GGUF, not checked)" : "");
     fflush(stdout);
@@ -131,18 +120,18 @@ START_TEST(parity_all_fixtures) {
         ck_assert_msg(kv != NULL, "%s", err.msg);
         /* full sequence */
         ck_assert_msg(rk_model_forward(m, kv, f.tok, f.T, out, &err) == 0, "%s: %s", names[i], err.msg);
-        double e_full = rel_err(out, f.logits, nl);
+        double e_full = rk_max_rel_err(out, f.logits, nl);
         /* token by token */
         rk_kvcache_clear(kv);
         for (int64_t t = 0; t < f.T; t++)
             ck_assert_msg(rk_model_forward(m, kv, f.tok + t, 1, out + t * f.V, &err) == 0, "%s: %s", names[i], err.msg);
-        double e_inc = rel_err(out, f.logits, nl);
+        double e_inc = rk_max_rel_err(out, f.logits, nl);
         /* prefill half, then steps */
         rk_kvcache_clear(kv);
         int64_t P = f.T / 2 > 0 ? f.T / 2 : 1;
         ck_assert_int_eq(rk_model_forward(m, kv, f.tok, P, out, &err), 0);
         for (int64_t t = P; t < f.T; t++) ck_assert_int_eq(rk_model_forward(m, kv, f.tok + t, 1, out + t * f.V, &err), 0);
-        double e_pre = rel_err(out, f.logits, nl);
+        double e_pre = rk_max_rel_err(out, f.logits, nl);
         printf("parity %-14s T=%-4lld V=%-6lld full %.3g  token-by-token %.3g  prefill+steps %.3g\n", names[i],
                (long long)f.T, (long long)f.V, e_full, e_inc, e_pre);
         fflush(stdout);
