@@ -33,5 +33,7 @@ void rk_kern_softmax_row(float *x, int64_t len);
 void rk_matmul_avx2(float *y, const float *x, const rk_wview *w, const float *bias, int64_t n);
 void rk_axpy_avx2(float *y, float a, const float *x, int64_t n);
 float rk_dot_avx2(const float *a, const float *b, int64_t n);
+void rk_swiglu_avx2(float *out, const float *gate, const float *up, int64_t n);
+void rk_softmax_row_avx2(float *x, int64_t len);
 #endif
 #endif

@@ -59,6 +59,17 @@ void rk_rmsnorm_backward(float *dx, float *dweight, const float *dy, const float
 static inline double sigmoid(double g) { return 1.0 / (1.0 + exp(-g)); }
 
 void rk_swiglu(float *out, const float *gate, const float *up, int64_t n) {
+#ifdef RK_KERN_X86
+    if (rk_kern_use_avx2()) {
+        const int64_t nb = (n + 4095) / 4096;   /* blocks of 4096 elements: SIMD inside, threads across */
+        #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+        for (int64_t b = 0; b < nb; b++) {
+            const int64_t i0 = b * 4096, len = n - i0 < 4096 ? n - i0 : 4096;
+            rk_swiglu_avx2(out + i0, gate + i0, up + i0, len);
+        }
+        return;
+    }
+#endif
     #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
     for (int64_t i = 0; i < n; i++) out[i] = (float)(gate[i] * sigmoid(gate[i]) * up[i]);
 }
@@ -75,6 +86,12 @@ void rk_swiglu_backward(float *dgate, float *dup, const float *dout, const float
 
 /* One row in place. A row that is entirely -inf (fully masked) becomes all zeros instead of NaN. */
 void rk_kern_softmax_row(float *x, int64_t len) {
+#ifdef RK_KERN_X86
+    if (rk_kern_use_avx2()) {
+        rk_softmax_row_avx2(x, len);
+        return;
+    }
+#endif
     float m = -INFINITY;
     for (int64_t i = 0; i < len; i++) m = x[i] > m ? x[i] : m;
     if (m == -INFINITY) {

@@ -368,6 +368,32 @@ START_TEST(rmsnorm_swiglu_values) {
 }
 END_TEST
 
+/* SwiGLU's SIMD exp over its whole range: gate in [-100, 100] (both saturation ends), against double; NaN in,
+ * NaN out; and softmax rows with -inf entries give exact zeros there. */
+START_TEST(swiglu_exp_range) {
+    const int64_t n = 200001;
+    float *g = malloc(sizeof(float) * n), *u = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * n);
+    for (int64_t i = 0; i < n; i++) { g[i] = -100.0f + 200.0f * (float)i / (float)(n - 1); u[i] = 1.0f; }
+    g[7] = NAN;
+    rk_swiglu(y, g, u, n);
+    int64_t bad = 0, first = -1;
+    for (int64_t i = 0; i < n; i++) {
+        if (i == 7) continue;
+        const double want = (double)g[i] / (1.0 + exp(-(double)g[i]));
+        if (!(fabs(y[i] - want) <= 3e-7 * fabs(want) + 1e-35)) { bad++; if (first < 0) first = i; }
+    }
+    ck_assert_msg(bad == 0, "%lld swiglu values off, first at g=%g: %g vs %g", (long long)bad,
+                  first < 0 ? 0.0 : g[first], first < 0 ? 0.0 : y[first],
+                  first < 0 ? 0.0 : g[first] / (1.0 + exp(-(double)g[first])));
+    ck_assert(isnan(y[7]));
+    float row[19];
+    for (int k = 0; k < 19; k++) row[k] = k % 3 ? -INFINITY : (float)k;
+    rk_softmax(row, 1, 19);
+    for (int k = 0; k < 19; k++) ck_assert(k % 3 ? row[k] == 0.0f : row[k] > 0.0f);
+    free(g); free(u); free(y);
+}
+END_TEST
+
 /* ---- RoPE ----------------------------------------------------------------------------------------- */
 
 /* interleaved on x equals rotate-half on the de-interleaved x; forward then backward = attn_factor² · x;
@@ -565,6 +591,7 @@ Suite *make_suite(void) {
     tcase_add_test(tv, softmax_stable);
     tcase_add_test(tv, cross_entropy_values);
     tcase_add_test(tv, rmsnorm_swiglu_values);
+    tcase_add_test(tv, swiglu_exp_range);
     tcase_add_test(tv, rope_layouts);
     tcase_add_test(tv, rope_params_rejected);
     tcase_add_test(tv, attention_values);
