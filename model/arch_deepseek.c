@@ -136,14 +136,13 @@ static int64_t argmax_free(const float *v, const unsigned char *mask, int64_t le
     return best;
 }
 
-/* one token: scores s[E] (already sigmoid/softmax), choice[E] scratch; writes sel[K], w[K] */
-static void route_token(const rk_model *m, const rk_layer *L, const float *s, float *choice, int32_t *sel, float *w) {
-    const rk_hf_config *c = &m->cfg;
+void rk__route_token(const rk_hf_config *c, int v2, const float *score_bias, const float *s, float *choice,
+                     int32_t *sel, float *w) {
     int64_t E = c->n_routed_experts, K = c->num_experts_per_tok;
     int64_t G = c->n_group > 0 ? c->n_group : 1, TG = c->n_group > 0 ? c->topk_group : 1, per = E / G;
     int noaux = !strcmp(c->topk_method, "noaux_tc"), greedy = !strcmp(c->topk_method, "greedy");
     unsigned char msk[RK_MAX_EXPERTS], gmask[RK_MAX_EXPERTS];   /* E, G <= RK_MAX_EXPERTS (checked at load) */
-    for (int64_t e = 0; e < E; e++) choice[e] = s[e] + (noaux && L->score_bias ? L->score_bias[e] : 0.0f);
+    for (int64_t e = 0; e < E; e++) choice[e] = s[e] + (noaux && score_bias ? score_bias[e] : 0.0f);
     memset(msk, 0, (size_t)E);
     if (!greedy && G > 1 && TG < G) {
         float gs[RK_MAX_EXPERTS];
@@ -186,7 +185,7 @@ static void route_token(const rk_model *m, const rk_layer *L, const float *s, fl
         float den = (float)sum + 1e-20f;
         for (int64_t k = 0; k < K; k++) w[k] /= den;
     }
-    if (!m->v2 || !norm)
+    if (!v2 || !norm)
         for (int64_t k = 0; k < K; k++) w[k] *= rsf;
 }
 
@@ -203,7 +202,7 @@ static void moe(rk_model *m, int64_t il, int64_t n) {
         for (int64_t i = 0; i < n * E; i++) a->rlog[i] = 1.0f / (1.0f + expf(-a->rlog[i]));
     }
     for (int64_t t = 0; t < n; t++)
-        route_token(m, L, a->rlog + t * E, a->rsel + t * E, a->sel + t * K, a->selw + t * K);
+        rk__route_token(c, m->v2, L->score_bias, a->rlog + t * E, a->rsel + t * E, a->sel + t * K, a->selw + t * K);
     /* statistics, and slots grouped by expert */
     int64_t *off = a->eoff;
     memset(off, 0, (size_t)(E + 1) * sizeof *off);

@@ -101,6 +101,9 @@ struct rk_kvcache {
 #define RK_CHUNK 256                      /* tokens per internal forward chunk */
 
 /* model.c */
+/* RoPE parameters and the attention softmax scale a config implies (YaRN's mscale² correction for DeepSeek);
+ * where names the config in messages. RK_EUNSUPPORTED for a rope_scaling type the engine lacks. */
+int  rk__rope_config(const rk_hf_config *c, const char *where, rk_rope_params *p, float *attn_scale, rk_err *err);
 int  rk__acts_reserve(rk_model *m, int64_t n, rk_err *err);
 void rk__observe(rk_model *m, const rk_lin *l, int64_t layer, int64_t expert, const float *x, int64_t n);
 /* y = x·Wᵀ (+bias), notifying the observer */
@@ -110,6 +113,11 @@ void rk__linear(rk_model *m, float *y, const float *x, const rk_lin *l, int64_t 
 int  rk__deepseek_load_layer(rk_model *m, int64_t il, rk_err *err);
 void rk__deepseek_attention(rk_model *m, rk_kvcache *kv, int64_t il, int64_t n, int64_t p0);
 void rk__deepseek_ffn(rk_model *m, int64_t il, int64_t n);
+/* Routing of one token (shared with training): scores s[E] (already sigmoid/softmax), choice[E] scratch;
+ * writes the chosen experts sel[K] (in choice order) and their gate weights w[K]: s of the chosen, normalised
+ * when norm_topk_prob (K > 1), times routed_scaling_factor (V2, v2 = 1: only when not normalised). */
+void rk__route_token(const rk_hf_config *c, int v2, const float *score_bias, const float *s, float *choice,
+                     int32_t *sel, float *w);
 /* arch_dense.c */
 int  rk__dense_load_layer(rk_model *m, int64_t il, rk_err *err);
 void rk__dense_attention(rk_model *m, rk_kvcache *kv, int64_t il, int64_t n, int64_t p0);

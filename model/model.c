@@ -186,10 +186,8 @@ static void note_unused(rk_model *m) {
 }
 
 /* ---- rope / attention scale ---------------------------------------------------------------------------------- */
-static int setup_rope(rk_model *m, rk_err *err) {
-    const rk_hf_config *c = &m->cfg;
+int rk__rope_config(const rk_hf_config *c, const char *where, rk_rope_params *p, float *attn_scale, rk_err *err) {
     const rk_hf_rope_scaling *rs = &c->rope_scaling;
-    rk_rope_params *p = &m->rope_params;
     memset(p, 0, sizeof *p);
     p->theta = c->rope_theta;
     p->factor = rs->factor > 0 ? rs->factor : 1.0;
@@ -212,19 +210,23 @@ static int setup_rope(rk_model *m, rk_err *err) {
         if (rs->original_max_position_embeddings <= 0) p->orig_ctx = 8192;
         break;
     default:
-        return rk_err_file(err, RK_EUNSUPPORTED, rk_ckpt_dir(m->ck), UINT64_MAX,
+        return rk_err_file(err, RK_EUNSUPPORTED, where, UINT64_MAX,
                            "config.json rope_scaling type '%s' is not supported by the engine",
                            rk_rope_scaling_name(rs->type));
     }
-    double dqk = m->arch == RK_HF_ARCH_DEEPSEEK2 ? (double)(c->qk_nope_head_dim + c->qk_rope_head_dim) : (double)m->dk;
+    int ds = c->arch == RK_HF_ARCH_DEEPSEEK2;
+    double dqk = ds ? (double)(c->qk_nope_head_dim + c->qk_rope_head_dim) : (double)c->head_dim;
     double scale = 1.0 / sqrt(dqk);
-    if (m->arch == RK_HF_ARCH_DEEPSEEK2 && rs->type == RK_ROPE_SCALING_YARN && rs->has_mscale_all_dim &&
-        rs->mscale_all_dim != 0) {
+    if (ds && rs->type == RK_ROPE_SCALING_YARN && rs->has_mscale_all_dim && rs->mscale_all_dim != 0) {
         double ms = rk_yarn_get_mscale(p->factor, rs->mscale_all_dim);
         scale *= ms * ms;
     }
-    m->attn_scale = (float)scale;
+    *attn_scale = (float)scale;
     return 0;
+}
+
+static int setup_rope(rk_model *m, rk_err *err) {
+    return rk__rope_config(&m->cfg, rk_ckpt_dir(m->ck), &m->rope_params, &m->attn_scale, err);
 }
 
 static int ensure_rope(rk_model *m, int64_t n_pos, rk_err *err) {
