@@ -446,7 +446,9 @@ class RefModel:
                 wts = wts / (wts.sum(-1, keepdim=True) + 1e-20)
             wts = wts * rsf
         self.route_log.append({"layer": l, "idx": idx.sort(dim=-1)[0].clone(), "group_margin": gmargin,
-                               "expert_margin": emargin, "choice": choice.clone()})
+                               "expert_margin": emargin, "choice": choice.clone(),
+                               "scores": scores})          # unbiased scores, kept in the autograd graph
+        #                                                     (make_train_fixtures.py's balance loss)
         return idx, wts
 
     def moe(self, l, x):
