@@ -75,10 +75,11 @@ def ds_v3_cfg(q_lora, aux_alpha):
         "num_hidden_layers": 3, "num_nextn_predict_layers": 0, "num_attention_heads": 4,
         "num_key_value_heads": 4, "kv_lora_rank": 24, "q_lora_rank": 32 if q_lora else None,
         "qk_rope_head_dim": 8, "v_head_dim": 8, "qk_nope_head_dim": 8,
-        "n_routed_experts": 8, "n_group": 4, "topk_group": 2, "num_experts_per_tok": 4, "n_shared_experts": 1,
+        "n_routed_experts": 8, "n_group": 4, "topk_group": 2, "num_experts_per_tok": 3, "n_shared_experts": 1,
         "first_k_dense_replace": 1, "routed_scaling_factor": 2.5, "norm_topk_prob": True,
         "scoring_func": "sigmoid", "topk_method": "noaux_tc",
         "aux_loss_alpha": aux_alpha, "seq_aux": True, "torch_dtype": "float32",
+        "bos_token_id": VOCAB - 2, "eos_token_id": VOCAB - 1,
     })
     return c
 
@@ -91,7 +92,7 @@ def gqa_cfg(kind, tied):
         c = mf.qwen2_config(tied, "float32")
         c.update({"hidden_size": 32, "intermediate_size": 64})                   # head_dim 8
     c.update({"vocab_size": VOCAB, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
-              "torch_dtype": "float32"})
+              "torch_dtype": "float32", "bos_token_id": VOCAB - 2, "eos_token_id": VOCAB - 1})
     return c
 
 
