@@ -458,10 +458,11 @@ static void matmul_prefill(float *y, const float *x, const rk_wview *w, const fl
     const int64_t ng = (n + 15) / 16, nblk = (w->rows + PF_MR - 1) / PF_MR;
     const int nthr = omp_get_max_threads();
     const size_t per_thr = (size_t)(PF_MR * PF_KC + ng * 16 * PF_MR + 16);
-    float *xp = aligned_alloc(64, (sizeof(float) * (size_t)(ng * 16 * w->cols) + 63) / 64 * 64);
+    float *xp = rk_kern_scratch(3, (size_t)(ng * 16 * w->cols)), *xp_own = NULL;
+    if (!xp) xp = xp_own = aligned_alloc(64, (sizeof(float) * (size_t)(ng * 16 * w->cols) + 63) / 64 * 64);
     float *mem = aligned_alloc(64, (sizeof(float) * per_thr * (size_t)nthr + 63) / 64 * 64);
     if (!xp || !mem) {
-        free(xp); free(mem);
+        free(xp_own); free(mem);
         matmul_tiled(y, x, w, bias, n);
         return;
     }
@@ -472,7 +473,7 @@ static void matmul_prefill(float *y, const float *x, const rk_wview *w, const fl
         const int64_t r0 = b * PF_MR, nr = w->rows - r0 < PF_MR ? w->rows - r0 : PF_MR;
         pw_rows(y, xp, w, bias, n, ng, r0, nr, tile, c);
     }
-    free(xp);
+    free(xp_own);
     free(mem);
 }
 

@@ -6,7 +6,8 @@
  * "f16c"). RK_FORCE_REF=1 (anything but "" and "0") in the environment, read at the first call, forces the
  * scalar reference kernels everywhere.
  *
- * rk_matmul_backward (fast): dx is computed per column chunk (one thread owns dx[:, chunk], sums over rows
+ * rk_matmul_backward (fast): for n >= 16 both products run as GEMMs on the forward kernel (see below); otherwise
+ * dx is computed per column chunk (one thread owns dx[:, chunk], sums over rows
  * in order into a zeroed f32 tile, then adds it to dx), dw per row (one thread owns dw[r, :], tokens in
  * order), dbias serially in double. No atomics, so results depend on nothing but the inputs. */
 #include <stdatomic.h>
@@ -98,6 +99,82 @@ void rk_matmul(float *y, const float *x, const rk_wview *w, const float *bias, i
     rk_matmul_ref(y, x, w, bias, n);
 }
 
+/* ---- backward as GEMMs (n >= 16): both products reuse the forward's fast kernel on transposed operands,
+ *   dx[n, cols] += dy[n, rows] · W      = matmul(dy, view of Wᵀ [cols, rows])
+ *   dW[rows, cols] += dyᵀ · x            = matmul(dyᵀ [rows, n], view of xᵀ [cols, n]),
+ * with the transposes (O(n·(rows+cols)) or O(rows·cols), small next to the product) in scratch memory. Each output
+ * element is one fixed-order chain, so results do not depend on the thread count. */
+enum { BWD_GEMM_MIN_N = 16 };
+static const int64_t BWD_GEMM_MAX_ELEMS = (int64_t)1 << 26;   /* scratch cap: 256 MiB per operand */
+
+/* Scratch memory reused across calls (training calls the backward thousands of times with the same sizes; a fresh
+ * malloc of megabytes each time costs page faults that showed as 12% of a training step). Per OS thread (experts
+ * run their backward in parallel), 4 slots each, grown on demand; the pointers live in a global table so the
+ * memory stays reachable until exit. Threads beyond the table get NULL and the caller mallocs. */
+enum { SCRATCH_THREADS = 256, SCRATCH_SLOTS = 4 };
+static struct { void *raw; size_t cap; } g_scratch[SCRATCH_THREADS][SCRATCH_SLOTS];
+static atomic_int g_scratch_next;
+static _Thread_local int t_scratch_id = -1;
+
+float *rk_kern_scratch(int slot, size_t n) {
+    if (slot < 0 || slot >= SCRATCH_SLOTS) return NULL;
+    if (t_scratch_id < 0) t_scratch_id = atomic_fetch_add(&g_scratch_next, 1);
+    if (t_scratch_id >= SCRATCH_THREADS) return NULL;
+    __typeof__(g_scratch[0][0]) *e = &g_scratch[t_scratch_id][slot];
+    if (e->cap < n) {
+        free(e->raw);
+        e->cap = 0;
+        if (!(e->raw = malloc(n * sizeof(float) + 64))) return NULL;
+        e->cap = n;
+    }
+    return (float *)(((uintptr_t)e->raw + 63) & ~(uintptr_t)63);
+}
+#define scratch rk_kern_scratch
+
+static void transpose(float *dst, const float *src, int64_t r, int64_t c) {   /* src [r, c] -> dst [c, r] */
+    #pragma omp parallel for schedule(static) if (r * c >= (1 << 16))
+    for (int64_t c0 = 0; c0 < c; c0 += 32)
+        for (int64_t r0 = 0; r0 < r; r0 += 32)
+            for (int64_t j = c0; j < (c0 + 32 < c ? c0 + 32 : c); j++)
+                for (int64_t i = r0; i < (r0 + 32 < r ? r0 + 32 : r); i++) dst[j * r + i] = src[i * c + j];
+}
+
+static void add_into(float *y, const float *a, int64_t n) {
+    #pragma omp parallel for schedule(static) if (n >= (1 << 16))
+    for (int64_t i = 0; i < n; i++) y[i] += a[i];
+}
+
+/* 0 on success, -1 when scratch memory is not available (the caller falls back) */
+static int backward_dx_gemm(float *dx, const float *dy, const rk_wview *w, int64_t n) {
+    const int64_t rows = w->rows, cols = w->cols;
+    float *wf = scratch(0, (size_t)(rows * cols)), *wt = scratch(1, (size_t)(rows * cols));
+    float *tmp = scratch(2, (size_t)(n * cols));
+    if (!wf || !wt || !tmp) return -1;
+    const float *src = (const float *)w->data;
+    if (w->dtype != RK_DTYPE_F32) {
+        #pragma omp parallel for schedule(static) if (rows * cols >= (1 << 16))
+        for (int64_t r = 0; r < rows; r++) rk_kern_row_f32(w, r, 0, cols, wf + r * cols);
+        src = wf;
+    }
+    transpose(wt, src, rows, cols);
+    rk_wview v = { RK_DTYPE_F32, wt, cols, rows, NULL, 0 };
+    rk_matmul(tmp, dy, &v, NULL, n);
+    add_into(dx, tmp, n * cols);
+    return 0;
+}
+
+static int backward_dw_gemm(float *dw, const float *dy, const float *x, int64_t rows, int64_t cols, int64_t n) {
+    float *dyt = scratch(0, (size_t)(rows * n)), *xt = scratch(1, (size_t)(cols * n));
+    float *tmp = scratch(2, (size_t)(rows * cols));
+    if (!dyt || !xt || !tmp) return -1;
+    transpose(dyt, dy, n, rows);
+    transpose(xt, x, n, cols);
+    rk_wview v = { RK_DTYPE_F32, xt, cols, n, NULL, 0 };
+    rk_matmul(tmp, dyt, &v, NULL, rows);
+    add_into(dw, tmp, rows * cols);
+    return 0;
+}
+
 enum { BWD_CC = 256, BWD_TB = 64 };   /* dx tile: 64 tokens x 256 columns of f32 = 64 KiB */
 
 static void backward_dx(float *dx, const float *dy, const rk_wview *w, int64_t n) {
@@ -135,7 +212,9 @@ void rk_matmul_backward(float *dx, float *dw, float *dbias, const float *dy, con
     if (!rk_kern_wview_ok(w) || n <= 0 || !dy) return;
     if (!rk_kern_use_avx2()) { rk_matmul_backward_ref(dx, dw, dbias, dy, x, w, n); return; }
     const int64_t rows = w->rows, cols = w->cols;
-    if (dx) backward_dx(dx, dy, w, n);
+    const int gemm = n >= BWD_GEMM_MIN_N && rows * cols <= BWD_GEMM_MAX_ELEMS && n * (rows > cols ? rows : cols) <= BWD_GEMM_MAX_ELEMS;
+    if (dx && !(gemm && backward_dx_gemm(dx, dy, w, n) == 0)) backward_dx(dx, dy, w, n);
+    if (dw && x && gemm && backward_dw_gemm(dw, dy, x, rows, cols, n) == 0) dw = NULL;
     if (dw && x) {
         #pragma omp parallel for schedule(static) if (rows * cols * n >= (1 << 16))
         for (int64_t r = 0; r < rows; r++)

@@ -24,6 +24,11 @@ int rk_kern_wview_ok(const rk_wview *w);
  * is NOT guaranteed, so callers that compare paths use a tolerance). */
 void rk_kern_axpy(float *y, float a, const float *x, int64_t n);
 
+/* Per-thread scratch memory that lives until exit: slot 0..3, n floats, 64-byte aligned, contents undefined;
+ * NULL when unavailable (the caller falls back to malloc or a slower path). Slots 0-2 belong to the matmul
+ * backward, slot 3 to the prefill matmul's packed activations. */
+float *rk_kern_scratch(int slot, size_t n);
+
 /* Dot product: 8-lane FMA chains + fixed horizontal sum on AVX2 (the matmul's order), double otherwise. */
 float rk_kern_dot(const float *a, const float *b, int64_t n);
 /* Stable softmax of one row in place (all -inf -> zeros). */
