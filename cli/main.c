@@ -24,7 +24,9 @@ static const rk_cmd g_cmds[] = {
     { "generate", rk_cmd_generate, "continue a prompt with a model (greedy or sampled), with tokens/s", rk_usage_generate },
     { "perplexity", rk_cmd_perplexity, "perplexity on a text, computed as llama.cpp's llama-perplexity does", rk_usage_perplexity },
     { "bench", rk_cmd_bench, "prompt-processing and decode speed of the engine on a model", rk_usage_bench },
+    { "train", rk_cmd_train, "train a model (deepseek_v3, qwen2, llama) on text: AdamW, checkpoints, --resume", rk_usage_train },
     { "sample", rk_cmd_sample, "write a random-weight HF checkpoint (R1 FP8 layout, qwen2, llama)", rk_usage_sample },
+    { "tokenizer", rk_cmd_tokenizer, "train a byte-level BPE tokenizer on text files (HF tokenizer.json)", rk_usage_tokenizer },
     { "help", cmd_help, "show help for a command", usage_help },
     { "version", cmd_version, "print the version", usage_version },
 };

@@ -115,4 +115,47 @@ int rk_tok_merges_init(rk_tokenizer *t, size_t n);
 int rk_tok_merge_add(rk_tokenizer *t, const char *a, size_t la, const char *b, size_t lb, int32_t rank);
 int rk_tok_merge_split(const char *s, size_t n, size_t *la);   /* "a b" → *la = strlen(a); -1 if malformed */
 int rk_tok_finish(rk_tokenizer *t, unsigned *missing_byte);
+
+/* ---- BPE trainer internals (tokenizer_train.c: input, words, JSON; tokenizer_train_bpe.c: merges) ---- */
+/* Token strings by id, with a string → id index; strings are owned and NUL-terminated. */
+typedef struct rk_bpe_vocab {
+    char **s;
+    uint32_t *len;
+    size_t n, cap;
+    int32_t *slots;                /* open addressing, -1 empty */
+    size_t slot_cap;               /* power of two */
+} rk_bpe_vocab;
+/* Distinct pre-tokens as symbol (token id) sequences; merges rewrite sym in place and shorten len. */
+typedef struct rk_bpe_words {
+    int32_t *sym;                  /* all words' symbols, word i at sym + off[i] */
+    uint64_t *off;
+    uint32_t *len;
+    int64_t *count;                /* occurrences in the training text */
+    size_t n;
+} rk_bpe_words;
+typedef struct rk_bpe_merge { int32_t a, b, id; } rk_bpe_merge;   /* a + b -> id, in merge order */
+
+/* id of s[0..len) (added when new, *added set); 0, or -1 when out of memory. */
+int rk_bpe_vocab_add(rk_bpe_vocab *v, const char *s, size_t len, int32_t *id, int *added);
+void rk_bpe_vocab_free(rk_bpe_vocab *v);
+/* Merge until v->n == vocab_size or the best pair occurs fewer than min_frequency times. *merges malloc'd.
+ * RK_ENOMEM / RK_EINTR. */
+int rk_bpe_learn(rk_bpe_words *w, rk_bpe_vocab *v, int64_t vocab_size, int64_t min_frequency, int progress,
+                 rk_bpe_merge **merges, size_t *n_merges, rk_err *err);
+/* A family's pre-tokenizer as written to tokenizer.json (tokenizer_train_json.c): Split regexes in order, spelled
+ * as that family's own tokenizer.json spells them, and its normalizer / ByteLevel flags. */
+typedef struct rk_bpe_family {
+    const char *name;
+    const char *pattern[3];
+    size_t n_patterns;
+    int nfc;                       /* normalizer NFC (Qwen2), else an empty Sequence (DeepSeek) or null */
+    int null_normalizer;
+    int pretok_trim_offsets;       /* trim_offsets of the ByteLevel pre-tokenizer and decoder */
+    int decoder_flags;             /* ByteLevel decoder/post-processor add_prefix_space and use_regex */
+} rk_bpe_family;
+const rk_bpe_family *rk_bpe_family_find(const char *name);   /* NULL when unknown */
+struct rk_bpe_train_opts;
+/* Write out_dir/tokenizer.json and tokenizer_config.json; ids 0..n_special-1 of v are the special tokens. */
+int rk_bpe_write(const char *out_dir, const struct rk_bpe_train_opts *o, const rk_bpe_family *f, const rk_bpe_vocab *v,
+                 size_t n_special, const rk_bpe_merge *m, size_t n_merges, rk_err *err);
 #endif
