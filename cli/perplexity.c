@@ -15,7 +15,7 @@
 #include "model/tokenizer.h"
 
 const char rk_usage_perplexity[] =
-    "usage: r1kit perplexity MODEL --text FILE [--ctx N] [--chunks K] [--batch N] [--threads N] [--json]\n"
+    "usage: r1kit perplexity MODEL --text FILE [--ctx N] [--chunks K] [--batch N] [--threads N] [--routing] [--json]\n"
     "\n"
     "Perplexity of MODEL on a text, computed as llama.cpp's llama-perplexity does: the tokens are cut into\n"
     "chunks of --ctx tokens (default 512), each run from an empty cache with its first token replaced by BOS\n"
@@ -28,7 +28,8 @@ const char rk_usage_perplexity[] =
     "  --chunks K    evaluate at most K chunks (default: all)\n"
     "  --batch N     tokens per forward pass (default: ctx)\n"
     "  --threads N   OpenMP threads (default: all cores)\n"
-    "  --json        print the result as one JSON document on stdout\n";
+    "  --routing     MoE models: print how often each routed expert was chosen, per layer (a markdown table)\n"
+    "  --json        print the result as one JSON document on stdout (with --routing: the counts too)\n";
 
 /* Whether encode(add_special) starts with BOS: llama-perplexity replaces each chunk's first token with BOS then. */
 static int32_t chunk_bos(const rk_tokenizer *tok) {
@@ -45,16 +46,51 @@ static void on_chunk(void *user, const rk_ppl_chunk *c) {
             c->running_ppl, c->chunk_ppl, c->seconds);
 }
 
+/* share of the selections each routed expert received, per MoE layer: rows = experts, columns = layers */
+static void print_routing(const rk_model *m) {
+    int64_t layers[512], nl = 0, E = 0;
+    for (int64_t il = 0; il < rk_model_layers(m) && nl < 512; il++) {
+        rk_routing rt;
+        if (!rk_model_routing(m, il, &rt)) layers[nl++] = il, E = rt.n_experts;
+    }
+    if (!nl) { printf("(no MoE layers)\n"); return; }
+    printf("\nexpert load (share of the layer's selections, %%):\n\n| expert |");
+    for (int64_t i = 0; i < nl; i++) printf(" layer %lld |", (long long)layers[i]);
+    printf("\n|---:|");
+    for (int64_t i = 0; i < nl; i++) printf("---:|");
+    printf("\n");
+    for (int64_t e = 0; e < E; e++) {
+        printf("| %lld |", (long long)e);
+        for (int64_t i = 0; i < nl; i++) {
+            rk_routing rt;
+            rk_model_routing(m, layers[i], &rt);
+            const double tot = (double)rt.tokens * (double)rt.top_k;
+            printf(" %.2f |", tot > 0 ? 100.0 * (double)rt.count[e] / tot : 0.0);
+        }
+        printf("\n");
+    }
+    printf("| min/max |");
+    for (int64_t i = 0; i < nl; i++) {
+        rk_routing rt;
+        rk_model_routing(m, layers[i], &rt);
+        uint64_t lo = UINT64_MAX, hi = 0;
+        for (int64_t e = 0; e < rt.n_experts; e++) lo = rt.count[e] < lo ? rt.count[e] : lo, hi = rt.count[e] > hi ? rt.count[e] : hi;
+        printf(" %.2f |", hi ? (double)lo / (double)hi : 0.0);
+    }
+    printf("\n(uniform: %.2f%% each)\n", 100.0 / (double)E);
+}
+
 int rk_cmd_perplexity(int argc, char **argv) {
-    enum { O_TEXT = 256, O_CTX, O_CHUNKS, O_BATCH, O_THREADS, O_JSON };
+    enum { O_TEXT = 256, O_CTX, O_CHUNKS, O_BATCH, O_THREADS, O_JSON, O_ROUTING };
     static const struct option opts[] = {
         { "text", required_argument, 0, O_TEXT }, { "ctx", required_argument, 0, O_CTX },
         { "chunks", required_argument, 0, O_CHUNKS }, { "batch", required_argument, 0, O_BATCH },
-        { "threads", required_argument, 0, O_THREADS }, { "json", no_argument, 0, O_JSON }, { 0, 0, 0, 0 },
+        { "threads", required_argument, 0, O_THREADS }, { "json", no_argument, 0, O_JSON },
+        { "routing", no_argument, 0, O_ROUTING }, { 0, 0, 0, 0 },
     };
     const char *text_path = NULL;
     int64_t n_ctx = 512, n_chunks = -1, n_batch = 0, threads = 0;
-    int json = 0, c;
+    int json = 0, routing = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -72,6 +108,7 @@ int rk_cmd_perplexity(int argc, char **argv) {
             if (rk_cli_parse_i64(optarg, 1, 4096, &threads)) return rk_cli_usage_error("perplexity", "--threads: '%s' is not a whole number in [1, 4096]", optarg);
             break;
         case O_JSON: json = 1; break;
+        case O_ROUTING: routing = 1; break;
         default: return rk_cli_usage_error("perplexity", "bad option");
         }
     }
@@ -119,12 +156,24 @@ int rk_cmd_perplexity(int argc, char **argv) {
         cJSON *a = cJSON_AddArrayToObject(j, "chunk_ppl");
         for (int64_t i = 0; i < res.n_chunks; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(res.chunk_ppl[i]));
         cJSON_AddNumberToObject(j, "seconds", res.seconds);
+        if (routing) {
+            cJSON *r = cJSON_AddObjectToObject(j, "routing");
+            for (int64_t il = 0; il < rk_model_layers(m); il++) {
+                rk_routing rt;
+                if (rk_model_routing(m, il, &rt)) continue;
+                char k[32];
+                snprintf(k, sizeof k, "%lld", (long long)il);
+                cJSON *arr = cJSON_AddArrayToObject(r, k);
+                for (int64_t e = 0; e < rt.n_experts; e++) cJSON_AddItemToArray(arr, cJSON_CreateNumber((double)rt.count[e]));
+            }
+        }
         char *s = cJSON_PrintUnformatted(j);
         if (s) puts(s);
         free(s);
         cJSON_Delete(j);
     } else {
         printf("Final estimate: PPL = %.4f +/- %.5f\n", res.ppl, res.ppl_err);
+        if (routing) print_routing(m);
     }
     fprintf(stderr, "%lld tokens scored in %.2f s (%.1f tokens/s processed)\n", (long long)res.count, res.seconds,
             (double)(res.n_chunks * n_ctx) / (res.seconds > 0 ? res.seconds : 1));

@@ -56,7 +56,7 @@ const char rk_usage_train[] =
     "  --stop-after N      stop after N steps of this run, with a checkpoint (for testing resume)\n"
     "  --save-dtype T      final weights: f32 (default), bf16, or fp8 (R1's release layout)\n"
     "  --threads N         OpenMP threads (default: all cores)\n"
-    "  --log FILE          also write JSON log lines to FILE\n";
+    "  --log FILE          also write JSON log lines to FILE; --log-every N steps between them (default 10)\n";
 
 static int copy_file(const char *src, const char *dst, rk_err *err) {
     char *buf = NULL;
@@ -103,7 +103,7 @@ static int write_generation_config(const char *out, const rk_tokenizer *tok, rk_
 int rk_cmd_train(int argc, char **argv) {
     enum { O_CONFIG = 256, O_INIT, O_TOK, O_TEXT, O_HELDOUT, O_HOLDOUT, O_OUT, O_STEPS, O_BATCH, O_SEQ, O_ACCUM, O_LR,
            O_MINLR, O_WARMUP, O_WD, O_B1, O_B2, O_AEPS, O_CLIP, O_GAMMA, O_AUX, O_SEED, O_ISEED, O_EVAL, O_EVALW,
-           O_CKPT, O_RESUME, O_STOP, O_DTYPE, O_THREADS, O_LOG };
+           O_CKPT, O_RESUME, O_STOP, O_DTYPE, O_THREADS, O_LOG, O_LOGEVERY };
     static const struct option opts[] = {
         { "config", 1, 0, O_CONFIG }, { "init", 1, 0, O_INIT }, { "tokenizer", 1, 0, O_TOK }, { "text", 1, 0, O_TEXT },
         { "heldout", 1, 0, O_HELDOUT }, { "holdout", 1, 0, O_HOLDOUT }, { "out", 1, 0, O_OUT }, { "steps", 1, 0, O_STEPS },
@@ -113,7 +113,7 @@ int rk_cmd_train(int argc, char **argv) {
         { "aux-alpha", 1, 0, O_AUX }, { "seed", 1, 0, O_SEED }, { "init-seed", 1, 0, O_ISEED },
         { "eval-every", 1, 0, O_EVAL }, { "eval-windows", 1, 0, O_EVALW }, { "ckpt-every", 1, 0, O_CKPT },
         { "resume", 0, 0, O_RESUME }, { "stop-after", 1, 0, O_STOP }, { "save-dtype", 1, 0, O_DTYPE },
-        { "threads", 1, 0, O_THREADS }, { "log", 1, 0, O_LOG }, { 0, 0, 0, 0 },
+        { "threads", 1, 0, O_THREADS }, { "log", 1, 0, O_LOG }, { "log-every", 1, 0, O_LOGEVERY }, { 0, 0, 0, 0 },
     };
     const char *config = NULL, *init = NULL, *tok_path = NULL, *heldout = NULL, *out = NULL, *log_path = NULL;
     const char *texts[64];
@@ -180,6 +180,7 @@ int rk_cmd_train(int argc, char **argv) {
             break;
         case O_THREADS: NUM_I(threads, 1, 4096, "threads"); break;
         case O_LOG: log_path = optarg; break;
+        case O_LOGEVERY: NUM_I(lo.log_every, 1, 1LL << 40, "log-every"); break;
         default: return rk_cli_usage_error("train", "bad option");
         }
     }

@@ -2,9 +2,10 @@
  * query block that may start inside a longer key sequence (KV cache: query t sits at key position q_pos0+t and
  * sees keys 0 .. q_pos0+t).
  *
- * Forward: OpenMP over (head, query) pairs, each owning its output row and probability row; scores by a
+ * Forward: blocks of >= 16 queries run per head as two matmuls (scores = Q·Kᵀ, out = P·V, see attention_gemm);
+ * otherwise OpenMP over (head, query) pairs, each owning its output row and probability row; scores by a
  * deterministic dot product (8-lane FMA chains on AVX2, double on the reference path), stable softmax
- * (max subtracted, sum in double), then out = Σ_s p_s·v_s in key order.
+ * (max subtracted), then out = Σ_s p_s·v_s in key order. The two orders agree within the matmul tolerance.
  * Backward (p = softmax(scale·q·kᵀ)):  dv_s += Σ p_s·dout,  dp_s = dout·v_s,  ds_s = p_s·(dp_s − Σ_j p_j·dp_j),
  * dq += scale·Σ_s ds_s·k_s,  dk_s += scale·ds_s·q. OpenMP over KV heads: each thread owns dk/dv of its KV head
  * and dq of that head's query group, and walks its queries in order — no atomics, so results are identical
@@ -40,9 +41,52 @@ static int shapes_ok(int64_t T, int64_t S, int64_t q_pos0, int64_t Hq, int64_t H
     return T > 0 && S > 0 && q_pos0 >= 0 && Hq > 0 && Hk > 0 && Hq % Hk == 0 && dk >= 0 && dv >= 0;
 }
 
+/* Blocks of >= ATT_GEMM_MIN queries (prompt processing, training): per head, scores = Q·Kᵀ and out = P·V as two
+ * matmuls (the forward's fast kernel) over gathered contiguous copies, instead of one dot product and one axpy per
+ * (query, key) pair; heads in parallel. Causal masking and the softmax run per row on the first L scores. */
+enum { ATT_GEMM_MIN = 16 };
+
+static int attention_gemm(float *out, float *att, const float *q, const float *k, const float *v, int64_t T, int64_t S,
+                          int64_t q_pos0, int64_t Hq, int64_t Hk, int64_t dk, int64_t dv, float scale) {
+    const size_t per = (size_t)(T * dk + S * dk + dv * S + T * S + T * dv);
+    int failed = 0;
+    #pragma omp parallel for schedule(dynamic, 1) if (T * Hq * S * (dk + dv) >= (1 << 16))
+    for (int64_t h = 0; h < Hq; h++) {
+        float *buf = malloc(sizeof(float) * per);
+        if (!buf) {
+            #pragma omp atomic write
+            failed = 1;
+            continue;
+        }
+        float *qh = buf, *kh = qh + T * dk, *vt = kh + S * dk, *p = vt + dv * S, *o = p + T * S;
+        const int64_t hk = h / (Hq / Hk);
+        for (int64_t t = 0; t < T; t++) memcpy(qh + t * dk, q + (t * Hq + h) * dk, sizeof(float) * (size_t)dk);
+        for (int64_t s = 0; s < S; s++) memcpy(kh + s * dk, k + (s * Hk + hk) * dk, sizeof(float) * (size_t)dk);
+        for (int64_t s = 0; s < S; s++)
+            for (int64_t i = 0; i < dv; i++) vt[i * S + s] = v[(s * Hk + hk) * dv + i];
+        const rk_wview kv = { RK_DTYPE_F32, kh, S, dk, NULL, 0 }, vv = { RK_DTYPE_F32, vt, dv, S, NULL, 0 };
+        rk_matmul(p, qh, &kv, NULL, T);
+        for (int64_t t = 0; t < T; t++) {
+            float *row = p + t * S;
+            int64_t L = q_pos0 + t + 1;
+            L = L < S ? L : S;
+            for (int64_t s = 0; s < L; s++) row[s] *= scale;
+            rk_kern_softmax_row(row, L);
+            memset(row + L, 0, sizeof(float) * (size_t)(S - L));
+        }
+        rk_matmul(o, p, &vv, NULL, T);
+        for (int64_t t = 0; t < T; t++) memcpy(out + (t * Hq + h) * dv, o + t * dv, sizeof(float) * (size_t)dv);
+        if (att) memcpy(att + h * T * S, p, sizeof(float) * (size_t)(T * S));
+        free(buf);
+    }
+    return failed ? -1 : 0;
+}
+
 void rk_attention(float *out, float *att, const float *q, const float *k, const float *v, int64_t T, int64_t S,
                   int64_t q_pos0, int64_t Hq, int64_t Hk, int64_t dk, int64_t dv, float scale) {
     if (!shapes_ok(T, S, q_pos0, Hq, Hk, dk, dv) || !out) return;
+    if (T >= ATT_GEMM_MIN && dk > 0 && dv > 0 && attention_gemm(out, att, q, k, v, T, S, q_pos0, Hq, Hk, dk, dv, scale) == 0)
+        return;
     const int par = T * Hq * S * (dk + dv) >= (1 << 16);
     #pragma omp parallel if (par)
     {
