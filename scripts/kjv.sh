@@ -8,7 +8,8 @@ out=${1:?usage: scripts/kjv.sh OUTDIR}
 mkdir -p "$out"
 if ! command -v bible >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q bible-kjv >/dev/null
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends bible-kjv >/dev/null
 fi
 bible "Gen1:1-Rev22:21" | awk -v train="$out/kjv-train.txt" -v held="$out/kjv-heldout.txt" '
     function flush() { if (verse != "") { print verse > dest; verse = "" } }
