@@ -316,6 +316,20 @@ static void json_loads(cJSON *j, const rk_train *t) {
     }
 }
 
+/* one line per MoE layer: the least and most chosen experts' shares of the selections so far */
+static void progress_loads(const rk_train *t) {
+    for (int64_t il = 0; il < rk_train_config(t)->num_hidden_layers; il++) {
+        const uint64_t *c;
+        int64_t E;
+        if (rk_train_load_totals(t, il, &c, &E)) continue;
+        uint64_t tot = 0, lo = UINT64_MAX, hi = 0;
+        for (int64_t e = 0; e < E; e++) tot += c[e], lo = c[e] < lo ? c[e] : lo, hi = c[e] > hi ? c[e] : hi;
+        if (tot)
+            fprintf(stderr, "  layer %lld expert load: min %.2f%%  max %.2f%%  (uniform %.2f%%)\n", (long long)il,
+                    100.0 * (double)lo / (double)tot, 100.0 * (double)hi / (double)tot, 100.0 / (double)E);
+    }
+}
+
 static void emit(FILE *f, cJSON *j) {
     char *s = cJSON_PrintUnformatted(j);
     if (s) { fprintf(f, "%s\n", s); fflush(f); }
@@ -424,7 +438,10 @@ int rk_loop_run(rk_train *t, const rk_data *d, const rk_loop_opts *o, rk_loop_re
             int64_t ntok;
             if ((rc = rk_loop_eval(t, d, o->batch, o->seq, o->eval_windows, &ev, &ntok, err))) goto done;
             res->eval_loss = ev, res->eval_tokens = ntok;
-            if (o->progress) fprintf(stderr, "\n  held-out loss %.4f  ppl %.3f  (%lld tokens)\n", ev, exp(ev), (long long)ntok);
+            if (o->progress) {
+                fprintf(stderr, "\n  held-out loss %.4f  ppl %.3f  (%lld tokens)\n", ev, exp(ev), (long long)ntok);
+                progress_loads(t);
+            }
             if (o->json) {
                 cJSON *j = cJSON_CreateObject();
                 cJSON_AddStringToObject(j, "event", "eval");
