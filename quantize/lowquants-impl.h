@@ -1,0 +1,165 @@
+/* quantize/lowquants-impl.h — internals shared by the low-bit block formats (q6k.c, q3k.c, q2k.c, tq2_0.c):
+ * input sanitising, the scale searches, the F16 scale store and the AVX2 integer-dot helpers. Not public.
+ *
+ * Search design (ours, not ggml's; only the block layouts and decoders are ggml's):
+ *   - every block is quantized from a sanitised copy (NaN/±Inf -> 0; importance weights NaN/negative -> 0);
+ *   - per sub-block, candidate scales map the largest-magnitude value to each end of the level range, nudged in
+ *     steps of 0.1 level; for each candidate the levels are rounded, the scale (and min) refitted by weighted
+ *     least squares given those levels, and the candidate with the smallest weighted error kept; one more
+ *     re-round/refit pass follows;
+ *   - the sub-block scales are then quantized by the same search, weighted by Σ w·L² (how much a scale error
+ *     costs in that sub-block), the levels re-rounded against the scales as the decoder sees them, and the
+ *     super-block scale(s) refitted once by least squares;
+ *   - finally several whole-block candidates (weighted search, unweighted search, plain round-to-nearest) are
+ *     decoded exactly as ggml decodes them and the one with the smallest Σ imp·(x − x̂)² is written. So the
+ *     result is never worse than plain RTN, and with imp never worse than the unweighted search, on the
+ *     weighted error of that block.
+ * All search arithmetic is double (no overflow for any finite f32 input), and floating-point contraction is
+ * off in these files so that -march=native builds give the same bytes as the portable build. */
+#ifndef RK_QUANTIZE_LOWQUANTS_IMPL_H
+#define RK_QUANTIZE_LOWQUANTS_IMPL_H
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "formats/numeric.h"
+#include "model/kernels/kernels-impl.h"
+#include "quantize/blocks_low.h"
+
+#ifdef RK_KERN_X86
+#include <immintrin.h>
+#endif
+
+/* Same bytes with or without FMA contraction: the decoders and the searches must round each product. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
+#define RK_LQ_QK 256
+
+/* ggml's block_q8_K (the activation type of these vec_dots); the same layout as quantize/blocks.h's once the
+ * Q8_K helper lands there. */
+typedef struct rk_lq_q8k {
+    float d;
+    int8_t qs[RK_LQ_QK];
+    int16_t bsums[RK_LQ_QK / 16];
+} rk_lq_q8k;
+_Static_assert(sizeof(rk_lq_q8k) == 292, "Q8_K layout");
+
+/* Nearest integer of v clamped to [lo, hi] (halves up; NaN -> the value in range nearest 0). No UB. */
+static inline int rk_lq_nearest(double v, int lo, int hi) {
+    if (v != v) return lo > 0 ? lo : hi < 0 ? hi : 0;
+    if (!(v > lo)) return lo;
+    if (v >= hi) return hi;
+    const double t = v + 0.5;     /* floor(t) without a libm call (no SSE4.1 in the baseline ISA) */
+    int r = (int)t;
+    if ((double)r > t) r--;
+    return r > hi ? hi : r;
+}
+
+/* F16 bits of a scale: finite always (clamped to ±65504), NaN -> 0. */
+static inline uint16_t rk_lq_f16(double s) {
+    if (s != s) return 0;
+    if (s > 65504.0) s = 65504.0;
+    if (s < -65504.0) s = -65504.0;
+    return rk_f32_to_f16((float)s);
+}
+
+/* Copy one block of n values with NaN/±Inf replaced by 0; imp (may be NULL) likewise with NaN, ±Inf and
+ * negatives replaced by 0 into w. Returns 1 if w was filled (imp given). */
+static inline int rk_lq_sanitize(const float *x, const float *imp, int n, float *xs, float *w) {
+    for (int i = 0; i < n; i++) xs[i] = isfinite(x[i]) ? x[i] : 0.0f;
+    if (!imp) return 0;
+    for (int i = 0; i < n; i++) w[i] = (isfinite(imp[i]) && imp[i] > 0.0f) ? imp[i] : 0.0f;
+    return 1;
+}
+
+/* Σ w (x − y)² in double over n values (w NULL: weights 1); +inf if any y is not finite. */
+static inline double rk_lq_err(const float *x, const float *y, const float *w, int n) {
+    double e = 0.0;
+    for (int i = 0; i < n; i++) {
+        if (!isfinite(y[i])) return INFINITY;
+        const double d = (double)x[i] - (double)y[i];
+        e += (w ? (double)w[i] : 1.0) * d * d;
+    }
+    return e;
+}
+
+/* Symmetric scale search: the s minimising Σ w (x − s·L)² with L = nearest(x/s) in [qmin, qmax] (qmin <= 0 <
+ * qmax), searched over candidates that map the largest |x| to qmin or qmax (±0.9 level in 0.1 steps), each
+ * refitted by least squares, then one re-round/refit pass. w NULL: weights 1. L receives the levels of the
+ * returned scale; returns 0 (all L = 0) if x is all zero or all weights are zero. n <= 256. */
+static inline double rk_lq_search_sym(int n, const double *x, const double *w, int qmin, int qmax, int *L) {
+    double amax = 0.0, vmax = 0.0, sw = 0.0;
+    for (int i = 0; i < n; i++) {
+        if (fabs(x[i]) > amax) { amax = fabs(x[i]); vmax = x[i]; }
+        sw += w ? w[i] : 1.0;
+    }
+    for (int i = 0; i < n; i++) L[i] = 0;
+    if (amax == 0.0 || !(sw > 0.0)) return 0.0;
+    int Lt[256];
+    double best_score = -1.0, best_s = 0.0;
+    const int ends[2] = {qmin, qmax};
+    for (int e = 0; e < 2; e++) {
+        if (ends[e] == 0) continue;
+        for (int k = -9; k <= 9; k++) {
+            const double is = (ends[e] + 0.1 * k) / vmax;
+            double slx = 0.0, sl2 = 0.0;
+            for (int i = 0; i < n; i++) {
+                const int l = rk_lq_nearest(is * x[i], qmin, qmax);
+                const double wi = w ? w[i] : 1.0;
+                Lt[i] = l;
+                slx += wi * x[i] * l;
+                sl2 += wi * (double)l * l;
+            }
+            if (!(sl2 > 0.0)) continue;
+            const double score = slx * slx / sl2;   /* error = Σ w x² − score */
+            if (score > best_score) {
+                best_score = score; best_s = slx / sl2;
+                memcpy(L, Lt, (size_t)n * sizeof *L);
+            }
+        }
+    }
+    if (best_score < 0.0 || best_s == 0.0) return 0.0;
+    /* re-round against the fitted scale, refit, keep if better */
+    double slx = 0.0, sl2 = 0.0;
+    for (int i = 0; i < n; i++) {
+        const int l = rk_lq_nearest(x[i] / best_s, qmin, qmax);
+        const double wi = w ? w[i] : 1.0;
+        Lt[i] = l;
+        slx += wi * x[i] * l;
+        sl2 += wi * (double)l * l;
+    }
+    if (sl2 > 0.0 && slx * slx / sl2 > best_score) {
+        best_s = slx / sl2;
+        memcpy(L, Lt, (size_t)n * sizeof *L);
+    }
+    return best_s;
+}
+
+#ifdef RK_KERN_X86
+#define RK_LQ_TGT __attribute__((target("avx2,fma")))
+
+/* Horizontal sum of 8 int32 lanes (exact). */
+RK_LQ_TGT static inline int32_t rk_lq_hsum_i32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+    return _mm_cvtsi128_si32(s);
+}
+
+/* 32 signed weight levels q (|q| <= 64) times 32 activations a: 16 int16 pair sums, lanes 0-7 from elements
+ * 0-15 and lanes 8-15 from 16-31 (exact: |sum| <= 2·64·127). */
+RK_LQ_TGT static inline __m256i rk_lq_dot16_signed(__m256i q, __m256i a) {
+    return _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(a, q));
+}
+
+/* Multiply the pair sums of elements 0-15 by s0 and of 16-31 by s1, summed into 8 int32 lanes (exact). */
+RK_LQ_TGT static inline __m256i rk_lq_scale2(__m256i p16, int s0, int s1) {
+    const __m256i sc = _mm256_set_m128i(_mm_set1_epi16((short)s1), _mm_set1_epi16((short)s0));
+    return _mm256_madd_epi16(p16, sc);
+}
+#endif
+#endif
