@@ -11,6 +11,7 @@
 #ifndef RK_CONVERT_CONVERT_H
 #define RK_CONVERT_CONVERT_H
 #include "formats/common.h"
+#include "formats/hfconfig.h"
 
 #define RK_CONVERT_AUTO (-2)    /* outtype: keep F32/F16/BF16 as stored, FP8 → BF16 */
 
@@ -38,4 +39,32 @@ int rk_convert_to_gguf(const char *in, const char *out, const rk_convert_opts *o
  * outdir is created if missing; files already there with the same names are replaced. */
 int rk_convert_to_safetensors(const char *in, const char *outdir, int dtype, uint64_t max_shard_bytes,
                               const rk_convert_opts *o, rk_err *err);
+/* ---- tensor names: one HF checkpoint name → its llama.cpp GGUF name (the mapping the GGUF converter uses;
+ * docs/gguf-layout.md §4.1). Pure name logic for cfg's architecture: nothing is read, shapes are not checked. */
+typedef enum rk_gguf_map_kind {
+    RK_GGUF_MAP_ONE = 0,       /* one-to-one: name (llama q/k rows are permuted, the name is still one-to-one) */
+    RK_GGUF_MAP_EXPERT = 1,    /* routed expert: slice `expert` of the stacked tensor name (blk.N.ffn_*_exps) */
+    RK_GGUF_MAP_KV_B = 2,      /* DeepSeek kv_b_proj: split into name (attn_k_b) and name2 (attn_v_b) */
+    RK_GGUF_MAP_DROP = 3,      /* no GGUF counterpart: rotary inv_freq, FP8 *_scale_inv, activation scales */
+    RK_GGUF_MAP_DROP_MTP = 4,  /* a layer >= num_hidden_layers (DeepSeek multi-token prediction): dropped */
+    RK_GGUF_MAP_DROP_TIED = 5, /* lm_head of a tie_word_embeddings model: llama.cpp uses token_embd */
+} rk_gguf_map_kind;
+
+typedef struct rk_gguf_map {
+    int kind;                  /* rk_gguf_map_kind */
+    char name[64];             /* GGUF name ("blk.3.ffn_up_exps.weight", "output.weight"); "" when dropped */
+    char name2[64];            /* KV_B only: "blk.N.attn_v_b.weight" */
+    char base[32];             /* name without "blk.N." and suffix ("ffn_up_exps", "attn_kv_b" for KV_B) */
+    char suffix[8];            /* "weight" or "bias" */
+    int64_t layer;             /* block index, -1 outside the blocks (token_embd, output_norm, output) */
+    int64_t expert;            /* EXPERT: the expert index (not checked against n_routed_experts), else -1 */
+    int proj;                  /* EXPERT: 0 gate_proj, 1 up_proj, 2 down_proj; else -1 */
+} rk_gguf_map;
+
+/* 0 and *out filled (a dropped name is a success with a DROP kind); RK_ENOTFOUND when the name has no GGUF
+ * counterpart for cfg's architecture (err: "cannot map tensor '<name>' to a <arch> GGUF name"). Examples:
+ * "model.layers.3.mlp.experts.5.up_proj.weight" → EXPERT "blk.3.ffn_up_exps.weight", expert 5;
+ * "lm_head.weight" → "output.weight"; "model.layers.0.self_attn.kv_b_proj.weight" → KV_B
+ * "blk.0.attn_k_b.weight" + "blk.0.attn_v_b.weight". */
+int rk_convert_gguf_name(const rk_hf_config *cfg, const char *hf_name, rk_gguf_map *out, rk_err *err);
 #endif

@@ -254,53 +254,98 @@ static int expert_name(const char *rest, int64_t *e, int *proj) {
     return -1;
 }
 
-static int map_layer_tensor(bctx *b, int64_t idx, int64_t il, const char *rest) {
+/* ---- the public name mapping (shared with the imatrix, so the two cannot disagree) ---- */
+static int map_ok(rk_gguf_map *o, int kind, int64_t il, const char *base, const char *suffix) {
+    o->kind = kind;
+    snprintf(o->base, sizeof o->base, "%s", base);
+    snprintf(o->suffix, sizeof o->suffix, "%s", suffix);
+    if (il >= 0) snprintf(o->name, sizeof o->name, "blk.%lld.%s.%s", (long long)il, base, suffix);
+    else snprintf(o->name, sizeof o->name, "%s.%s", base, suffix);
+    return 0;
+}
+
+int rk_convert_gguf_name(const rk_hf_config *c, const char *nm, rk_gguf_map *o, rk_err *err) {
+    memset(o, 0, sizeof *o);
+    o->layer = -1, o->expert = -1, o->proj = -1;
+    const int ds = c->arch == RK_HF_ARCH_DEEPSEEK2;
+    if (ends_with(nm, ".activation_scale") || ends_with(nm, "_activation_scale")) return o->kind = RK_GGUF_MAP_DROP, 0;
+    int64_t il;
+    const char *rest;
+    if (!parse_layer(nm, &il, &rest)) {
+        o->layer = il;
+        if (il >= c->num_hidden_layers) return o->kind = RK_GGUF_MAP_DROP_MTP, 0;
+        if (ends_with(rest, "rotary_emb.inv_freq")) return o->kind = RK_GGUF_MAP_DROP, 0;
+        int64_t e;
+        int proj;
+        if (ds && !expert_name(rest, &e, &proj)) {
+            o->expert = e, o->proj = proj;
+            return map_ok(o, RK_GGUF_MAP_EXPERT, il, g_exps[proj], "weight");
+        }
+        if (ds && !strcmp(rest, "self_attn.kv_b_proj.weight")) {
+            snprintf(o->name2, sizeof o->name2, "blk.%lld.attn_v_b.weight", (long long)il);
+            map_ok(o, RK_GGUF_MAP_KV_B, il, "attn_k_b", "weight");
+            snprintf(o->base, sizeof o->base, "attn_kv_b");
+            return 0;
+        }
+        for (size_t k = 0; k < sizeof g_layer_map / sizeof g_layer_map[0]; k++) {
+            const map_entry *m = &g_layer_map[k];
+            if (!strcmp(m->hf, rest) && (m->arch_mask & (1 << c->arch))) return map_ok(o, RK_GGUF_MAP_ONE, il, m->base, m->suffix);
+        }
+    } else {
+        if (ends_with(nm, "rotary_emb.inv_freq")) return o->kind = RK_GGUF_MAP_DROP, 0;
+        if (!strcmp(nm, "model.embed_tokens.weight")) return map_ok(o, RK_GGUF_MAP_ONE, -1, "token_embd", "weight");
+        if (!strcmp(nm, "model.norm.weight")) return map_ok(o, RK_GGUF_MAP_ONE, -1, "output_norm", "weight");
+        if (!strcmp(nm, "lm_head.weight") || !strcmp(nm, "model.lm_head.weight")) {
+            if (c->tie_word_embeddings) return o->kind = RK_GGUF_MAP_DROP_TIED, 0;
+            return map_ok(o, RK_GGUF_MAP_ONE, -1, "output", "weight");
+        }
+    }
+    return rk_err_set(err, RK_ENOTFOUND, UINT64_MAX, "cannot map tensor '%s' to a %s GGUF name", nm, rk_hf_arch_name(c->arch));
+}
+
+/* ---- HF tensor → plan items (validation against config.json on top of the name mapping) ---- */
+static int plan_expert(bctx *b, int64_t idx, const rk_gguf_map *g) {
     const rk_hf_config *c = b->cfg;
     const rk_ckpt_tensor *t = rk_ckpt_tensor_at(b->ck, (size_t)idx);
+    const int64_t il = g->layer, e = g->expert;
+    if (!rk_hf_config_is_moe_layer(c, il))
+        return rk_err_file(b->err, RK_ECORRUPT, ck_file(b, t), UINT64_MAX,
+                           "'%s' is a routed expert, but config.json makes layer %lld dense "
+                           "(first_k_dense_replace=%lld, moe_layer_freq=%lld, n_routed_experts=%lld)",
+                           t->name, (long long)il, (long long)c->first_k_dense_replace, (long long)c->moe_layer_freq,
+                           (long long)c->n_routed_experts);
+    if (e >= c->n_routed_experts)
+        return rk_err_file(b->err, RK_ECORRUPT, ck_file(b, t), UINT64_MAX,
+                           "'%s': expert %lld but config.json n_routed_experts is %lld", t->name, (long long)e,
+                           (long long)c->n_routed_experts);
+    int rc = check_shape(b, t, g->base, 0);
+    if (rc) return rc;
+    b->experts[((size_t)il * 3 + (size_t)g->proj) * (size_t)c->n_routed_experts + (size_t)e] = idx;
+    return 0;
+}
+
+static int plan_layer_one(bctx *b, int64_t idx, const rk_gguf_map *g) {
+    const rk_hf_config *c = b->cfg;
+    const rk_ckpt_tensor *t = rk_ckpt_tensor_at(b->ck, (size_t)idx);
+    const int64_t il = g->layer;
     const int moe = rk_hf_config_is_moe_layer(c, il);
-    if (ends_with(rest, "rotary_emb.inv_freq")) return 0;
-    int64_t e;
-    int proj;
-    if (c->arch == RK_HF_ARCH_DEEPSEEK2 && !expert_name(rest, &e, &proj)) {
-        if (!moe)
-            return rk_err_file(b->err, RK_ECORRUPT, ck_file(b, t), UINT64_MAX,
-                               "'%s' is a routed expert, but config.json makes layer %lld dense "
-                               "(first_k_dense_replace=%lld, moe_layer_freq=%lld, n_routed_experts=%lld)",
-                               t->name, (long long)il, (long long)c->first_k_dense_replace, (long long)c->moe_layer_freq,
-                               (long long)c->n_routed_experts);
-        if (e >= c->n_routed_experts)
-            return rk_err_file(b->err, RK_ECORRUPT, ck_file(b, t), UINT64_MAX,
-                               "'%s': expert %lld but config.json n_routed_experts is %lld", t->name, (long long)e,
-                               (long long)c->n_routed_experts);
-        int rc = check_shape(b, t, g_exps[proj], 0);
-        if (rc) return rc;
-        b->experts[((size_t)il * 3 + (size_t)proj) * (size_t)c->n_routed_experts + (size_t)e] = idx;
-        return 0;
+    const char *base = g->base;
+    const int dense_ffn = !strcmp(base, "ffn_gate") || !strcmp(base, "ffn_up") || !strcmp(base, "ffn_down");
+    const int moe_part = !strcmp(base, "ffn_gate_inp") || !strcmp(base, "exp_probs_b") || strstr(base, "_shexp");
+    if (c->arch == RK_HF_ARCH_DEEPSEEK2 && ((dense_ffn && moe) || (moe_part && !moe)))
+        return rk_err_file(b->err, RK_ECORRUPT, ck_file(b, t), UINT64_MAX,
+                           "'%s' does not fit layer %lld, which config.json makes %s (first_k_dense_replace=%lld)",
+                           t->name, (long long)il, moe ? "a MoE layer" : "a dense layer", (long long)c->first_k_dense_replace);
+    if (c->arch == RK_HF_ARCH_DEEPSEEK2 && !strcmp(base, "attn_q") && c->q_lora_rank > 0)
+        return rk_err_file(b->err, RK_ECORRUPT, ck_file(b, t), UINT64_MAX,
+                           "'%s' is a plain q_proj but config.json has q_lora_rank %lld", t->name, (long long)c->q_lora_rank);
+    int kind = RK_CV_COPY;
+    int64_t heads = 0;
+    if (c->arch == RK_HF_ARCH_LLAMA && (!strcmp(base, "attn_q") || !strcmp(base, "attn_k"))) {
+        kind = RK_CV_PERMUTE;
+        heads = !strcmp(base, "attn_q") ? c->num_attention_heads : c->num_key_value_heads;
     }
-    if (c->arch == RK_HF_ARCH_DEEPSEEK2 && !strcmp(rest, "self_attn.kv_b_proj.weight")) return add_kv_b(b, idx, il);
-    for (size_t k = 0; k < sizeof g_layer_map / sizeof g_layer_map[0]; k++) {
-        const map_entry *m = &g_layer_map[k];
-        if (strcmp(m->hf, rest) || !(m->arch_mask & (1 << c->arch))) continue;
-        const int dense_ffn = !strcmp(m->base, "ffn_gate") || !strcmp(m->base, "ffn_up") || !strcmp(m->base, "ffn_down");
-        const int moe_part = !strcmp(m->base, "ffn_gate_inp") || !strcmp(m->base, "exp_probs_b") || strstr(m->base, "_shexp");
-        if (c->arch == RK_HF_ARCH_DEEPSEEK2 && ((dense_ffn && moe) || (moe_part && !moe)))
-            return rk_err_file(b->err, RK_ECORRUPT, ck_file(b, t), UINT64_MAX,
-                               "'%s' does not fit layer %lld, which config.json makes %s (first_k_dense_replace=%lld)",
-                               t->name, (long long)il, moe ? "a MoE layer" : "a dense layer",
-                               (long long)c->first_k_dense_replace);
-        if (c->arch == RK_HF_ARCH_DEEPSEEK2 && !strcmp(m->base, "attn_q") && c->q_lora_rank > 0)
-            return rk_err_file(b->err, RK_ECORRUPT, ck_file(b, t), UINT64_MAX,
-                               "'%s' is a plain q_proj but config.json has q_lora_rank %lld", t->name, (long long)c->q_lora_rank);
-        int kind = RK_CV_COPY;
-        int64_t heads = 0;
-        if (c->arch == RK_HF_ARCH_LLAMA && (!strcmp(m->base, "attn_q") || !strcmp(m->base, "attn_k"))) {
-            kind = RK_CV_PERMUTE;
-            heads = !strcmp(m->base, "attn_q") ? c->num_attention_heads : c->num_key_value_heads;
-        }
-        return add_simple(b, idx, il, m->base, m->suffix, kind, heads);
-    }
-    return rk_err_file(b->err, RK_EUNSUPPORTED, ck_file(b, t), UINT64_MAX, "cannot map tensor '%s' to a %s GGUF name", t->name,
-                       rk_hf_arch_name(c->arch));
+    return add_simple(b, idx, il, base, g->suffix, kind, heads);
 }
 
 static int map_tensor(bctx *b, int64_t idx) {
@@ -309,37 +354,34 @@ static int map_tensor(bctx *b, int64_t idx) {
     const char *nm = t->name;
     if (t->is_scale || ends_with(nm, ".activation_scale") || ends_with(nm, "_activation_scale")) return 0;
     const rk_dtype_traits *tr = rk_dtype_get(t->dtype);
-    int64_t il;
-    const char *rest;
-    if (!parse_layer(nm, &il, &rest)) {
-        if (il >= c->num_hidden_layers) {     /* MTP (DeepSeek: layer 61) */
-            int64_t k = il - c->num_hidden_layers;
-            if (k < 64) b->mtp_count[k]++;
-            b->p->n_skipped_mtp++;
-            return 0;
-        }
-        if (!tr || !tr->is_float || tr->block_size != 1)
-            return rk_err_file(b->err, RK_EUNSUPPORTED, ck_file(b, t), UINT64_MAX, "tensor '%s' has dtype %s; expected a float type",
-                               nm, rk_dtype_name(t->dtype));
-        if (t->dtype == RK_DTYPE_F8_E4M3 && t->scale < 0)
-            rk_cv_logf(b->lg, RK_LOG_WARN, "%s is FP8 without a weight_scale_inv companion; converting it unscaled", nm);
-        return map_layer_tensor(b, idx, il, rest);
+    rk_gguf_map g;
+    const int mapped = rk_convert_gguf_name(c, nm, &g, NULL) == 0;
+    if (mapped && g.kind == RK_GGUF_MAP_DROP_MTP) {     /* MTP (DeepSeek: layer 61) */
+        int64_t k = g.layer - c->num_hidden_layers;
+        if (k < 64) b->mtp_count[k]++;
+        b->p->n_skipped_mtp++;
+        return 0;
     }
-    if (ends_with(nm, "rotary_emb.inv_freq")) return 0;
+    if (mapped && g.kind == RK_GGUF_MAP_DROP && g.layer < 0) return 0;   /* top-level rotary inv_freq */
     if (!tr || !tr->is_float || tr->block_size != 1)
-        return rk_err_file(b->err, RK_EUNSUPPORTED, ck_file(b, t), UINT64_MAX, "tensor '%s' has dtype %s; expected a float type", nm,
-                           rk_dtype_name(t->dtype));
-    if (!strcmp(nm, "model.embed_tokens.weight")) return add_simple(b, idx, -1, "token_embd", "weight", RK_CV_COPY, 0);
-    if (!strcmp(nm, "model.norm.weight")) return add_simple(b, idx, -1, "output_norm", "weight", RK_CV_COPY, 0);
-    if (!strcmp(nm, "lm_head.weight") || !strcmp(nm, "model.lm_head.weight")) {
-        if (c->tie_word_embeddings) {
-            rk_cv_logf(b->lg, RK_LOG_INFO, "skipping %s: tie_word_embeddings is set, llama.cpp uses token_embd", nm);
-            return 0;
-        }
-        return add_simple(b, idx, -1, "output", "weight", RK_CV_COPY, 0);
+        return rk_err_file(b->err, RK_EUNSUPPORTED, ck_file(b, t), UINT64_MAX, "tensor '%s' has dtype %s; expected a float type",
+                           nm, rk_dtype_name(t->dtype));
+    if (g.layer >= 0 && t->dtype == RK_DTYPE_F8_E4M3 && t->scale < 0)
+        rk_cv_logf(b->lg, RK_LOG_WARN, "%s is FP8 without a weight_scale_inv companion; converting it unscaled", nm);
+    if (!mapped)
+        return rk_err_file(b->err, RK_EUNSUPPORTED, ck_file(b, t), UINT64_MAX, "cannot map tensor '%s' to a %s GGUF name", nm,
+                           rk_hf_arch_name(c->arch));
+    switch (g.kind) {
+    case RK_GGUF_MAP_DROP: return 0;
+    case RK_GGUF_MAP_DROP_TIED:
+        rk_cv_logf(b->lg, RK_LOG_INFO, "skipping %s: tie_word_embeddings is set, llama.cpp uses token_embd", nm);
+        return 0;
+    case RK_GGUF_MAP_EXPERT: return plan_expert(b, idx, &g);
+    case RK_GGUF_MAP_KV_B: return add_kv_b(b, idx, g.layer);
+    default:
+        if (g.layer >= 0) return plan_layer_one(b, idx, &g);
+        return add_simple(b, idx, -1, g.base, g.suffix, RK_CV_COPY, 0);
     }
-    return rk_err_file(b->err, RK_EUNSUPPORTED, ck_file(b, t), UINT64_MAX, "cannot map tensor '%s' to a %s GGUF name", nm,
-                       rk_hf_arch_name(c->arch));
 }
 
 /* ---- experts: one STACK item per (layer, projection), all experts present and equal in shape ---- */
