@@ -22,7 +22,9 @@
 #include "formats/common.h"
 
 typedef struct rk_wview {
-    int dtype;               /* RK_DTYPE_F32, F16, BF16, F8_E4M3 */
+    int dtype;               /* RK_DTYPE_F32, F16, BF16, F8_E4M3, or a ggml block type of quantize/quants.h
+                                (rows of whole blocks; decode-sized batches use its integer vec_dot against
+                                8-bit activations, prompt-sized ones dequantize tiles into the f32 kernel) */
     const void *data;        /* rows*cols elements, row-major */
     int64_t rows, cols;
     const float *scale;      /* F8_E4M3: [ceil(rows/block), ceil(cols/block)] f32 scale_inv, else NULL */

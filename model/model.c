@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "model/model-impl.h"
+#include "quantize/quants.h"
 
 /* ---- notes ------------------------------------------------------------------------------------------------ */
 static void note(rk_model *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -89,7 +90,8 @@ static const void *tensor_bytes(rk_model *m, const rk_ckpt_tensor *t, rk_err *er
 }
 
 int rk__weight_dtype_ok(int dt) {
-    return dt == RK_DTYPE_F32 || dt == RK_DTYPE_F16 || dt == RK_DTYPE_BF16 || dt == RK_DTYPE_F8_E4M3;
+    return dt == RK_DTYPE_F32 || dt == RK_DTYPE_F16 || dt == RK_DTYPE_BF16 || dt == RK_DTYPE_F8_E4M3 ||
+           rk_qtype_get(dt) != NULL;   /* ggml block types the kernels run (quantize/quants.h) */
 }
 
 static const rk_ckpt_tensor *need(rk_model *m, const char *name, rk_err *err) {
@@ -109,7 +111,7 @@ int rk__get_lin(rk_model *m, rk_lin *l, const char *name, int64_t rows, int64_t 
     if (rc) return rc;
     if (!rk__weight_dtype_ok(t->dtype))
         return rk_err_file(err, RK_EUNSUPPORTED, ck_file(m, t), UINT64_MAX,
-                           "tensor '%s' has dtype %s; the engine runs F32, F16, BF16 and FP8-E4M3 (+scale_inv) weights",
+                           "tensor '%s' has dtype %s; the engine runs F32, F16, BF16, FP8-E4M3 (+scale_inv) and the ggml block types of quantize/quants.h",
                            t->name, rk_dtype_name(t->dtype));
     const void *bytes = tensor_bytes(m, t, err);
     if (!bytes) return err ? err->code : RK_EIO;

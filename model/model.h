@@ -27,9 +27,10 @@ typedef struct rk_kvcache rk_kvcache;
 struct rk_ckpt;
 
 /* path: HF folder (config.json + safetensors / pytorch shards), a single .safetensors/.bin file with
- * config.json in the same folder, or a .gguf (config from its <arch>.* keys; F32/F16/BF16 tensors until the
- * kernels run ggml block types — a Q8_0/K-quant tensor is refused by name; DeepSeek's yarn mscale is not
- * stored in GGUF and is taken equal to mscale_all_dim, as llama.cpp does). */
+ * config.json in the same folder, or a .gguf (config from its <arch>.* keys; F32/F16/BF16 tensors and the ggml
+ * block types of quantize/quants.h — Q8_0, Q4_0, Q2_K..Q6_K, TQ2_0 — run from the map without dequantizing the
+ * model; other block types (Q5_0, Q4_1, IQ*) are refused by name; DeepSeek's yarn mscale is not stored in GGUF
+ * and is taken equal to mscale_all_dim, as llama.cpp does). */
 int  rk_model_load(rk_model **out, const char *path, rk_err *err);
 void rk_model_free(rk_model *m);                                   /* NULL ok */
 const rk_hf_config *rk_model_config(const rk_model *m);

@@ -3,8 +3,8 @@
  * GGUF names (blk.N.attn_q ...), routed experts are views into the stacked ffn_*_exps tensors, kv_b may come
  * split (attn_k_b transposed per head + attn_v_b), llama's q/k rows are permuted to interleaved RoPE pairs
  * (so llama runs interleaved rope on them), and llama3 frequency factors come from the rope_freqs tensor.
- * Weight types are those the kernels run (F32, F16, BF16); ggml block types are refused by name until the
- * kernels grow them. */
+ * Weight types are those the kernels run (F32, F16, BF16 and the block types of quantize/quants.h); others are
+ * refused by name. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -34,6 +34,7 @@
  * Blocking constants RK_MM_RB/KC/NB may be overridden at compile time (RB a multiple of 3, KC of 8; results
  * are bit-identical for any choice, tested with 3/8/1 and 6/16/5). */
 #include "model/kernels/kernels-impl.h"
+#include "quantize/quants.h"
 
 #ifdef RK_KERN_X86
 #include <immintrin.h>
@@ -411,6 +412,19 @@ TGT static void pw_pack_x(float *xp, const float *x, int64_t n, int64_t cols, in
     }
 }
 
+/* bytes of the first k elements of a weight row (k a multiple of the block size for ggml block types) */
+static int64_t wbytes(const rk_wview *w, int64_t k) {
+    switch (w->dtype) {
+    case RK_DTYPE_F32: return 4 * k;
+    case RK_DTYPE_F16: case RK_DTYPE_BF16: return 2 * k;
+    case RK_DTYPE_F8_E4M3: return k;
+    default: {
+        const rk_qtype *q = rk_qtype_get(w->dtype);
+        return q ? k / q->block * (int64_t)q->bytes : k;
+    }
+    }
+}
+
 /* One block of rows [r0, r0+nr), nr <= 6; tile: PF_MR x PF_KC f32 (non-F32 weights), c: ng*16*PF_MR floats. */
 TGT static void pw_rows(float *y, const float *xp, const rk_wview *w, const float *bias, int64_t n, int64_t ng,
                         int64_t r0, int64_t nr, float *tile, float *c) {
@@ -431,17 +445,16 @@ TGT static void pw_rows(float *y, const float *xp, const rk_wview *w, const floa
             ldw = PF_KC;
         }
         /* the next weight block (same rows, next columns; else the next row block), requested a slice per call */
-        const int64_t es = w->dtype == RK_DTYPE_F32 ? 4 : w->dtype == RK_DTYPE_F8_E4M3 ? 1 : 2;
         int64_t nr0 = r0, nk0 = k0 + kc, nnr = nr;
         if (nk0 >= cols) { nr0 = r0 + nr; nk0 = 0; nnr = rows - nr0 < PF_MR ? rows - nr0 : PF_MR; }
-        const int64_t nkc = cols - nk0 < PF_KC ? cols - nk0 : PF_KC, lpr = (nkc * es + 63) / 64;
-        const int64_t lines = nnr > 0 ? nnr * lpr : 0;
-        const char *nb = (const char *)w->data + (nr0 * cols + nk0) * es;
+        const int64_t nkc = cols - nk0 < PF_KC ? cols - nk0 : PF_KC, lpr = (wbytes(w, nkc) + 63) / 64;
+        const int64_t lines = nnr > 0 ? nnr * lpr : 0, row_b = wbytes(w, cols);
+        const char *nb = (const char *)w->data + nr0 * row_b + wbytes(w, nk0);
         const float *blk = xp + k0 * ng * 16;
         int64_t pl = 0, prow = 0, pcol = 0;   /* next line to request: row prow, line pcol of that row */
         for (int64_t g = 0; g < ng; g++) {
             for (const int64_t end = (g + 1) * lines / ng; pl < end; pl++) {
-                _mm_prefetch(nb + prow * cols * es + pcol * 64, _MM_HINT_T0);
+                _mm_prefetch(nb + prow * row_b + pcol * 64, _MM_HINT_T0);
                 if (++pcol == lpr) { pcol = 0; prow++; }
             }
             PW_TAB[nr - 1](wr, ldw, blk + g * kc * 16, kc, c + g * 16 * PF_MR, k0 == 0);
@@ -477,6 +490,30 @@ static void matmul_prefill(float *y, const float *x, const rk_wview *w, const fl
     free(mem);
 }
 
+/* ggml block types below PF_MIN tokens: the activations are quantized once to the type's 8-bit activation format
+ * (Q8_0 or Q8_K, as ggml does) and every output is the type's integer block dot product; OpenMP over rows. Results
+ * differ from the f32 paths by the activation rounding (~0.5% of a block's range), as in llama.cpp. */
+static int cols_ok_for_act(const rk_qtype *q, int64_t cols) {
+    return cols % (q->act_type == RK_DTYPE_Q8_K ? 256 : 32) == 0;
+}
+
+static void matmul_qdot(float *y, const float *x, const rk_wview *w, const rk_qtype *q, const float *bias, int64_t n) {
+    const int64_t rows = w->rows, cols = w->cols;
+    const size_t ab = rk_act_row_bytes(q->act_type, cols), rb = (size_t)(cols / q->block) * q->bytes;
+    uint8_t *xa = malloc(ab * (size_t)n);
+    if (!xa) { matmul_tiled(y, x, w, bias, n); return; }
+    for (int64_t t = 0; t < n; t++) rk_quantize_act(q->act_type, x + t * cols, xa + (size_t)t * ab, cols);
+    #pragma omp parallel for schedule(static) if (rows * cols * n >= (1 << 16))
+    for (int64_t r = 0; r < rows; r++) {
+        const uint8_t *wr = (const uint8_t *)w->data + (size_t)r * rb;
+        for (int64_t t = 0; t < n; t++) {
+            const float s = q->vec_dot(cols, wr, xa + (size_t)t * ab);
+            y[t * rows + r] = bias ? s + bias[r] : s;
+        }
+    }
+    free(xa);
+}
+
 void rk_matmul_avx2(float *y, const float *x, const rk_wview *w, const float *bias, int64_t n) {
     if (w->rows == 0) return;
     if (w->cols == 0) {
@@ -484,6 +521,10 @@ void rk_matmul_avx2(float *y, const float *x, const rk_wview *w, const float *bi
             for (int64_t r = 0; r < w->rows; r++) y[t * w->rows + r] = bias ? bias[r] : 0.0f;
         return;
     }
+    const rk_qtype *q = w->dtype == RK_DTYPE_F32 || w->dtype == RK_DTYPE_F16 || w->dtype == RK_DTYPE_BF16 ||
+                                w->dtype == RK_DTYPE_F8_E4M3 ? NULL : rk_qtype_get(w->dtype);
+    if (q && n < PF_MIN && cols_ok_for_act(q, w->cols)) { matmul_qdot(y, x, w, q, bias, n); return; }
+    if (q) { n >= PF_MIN ? matmul_prefill(y, x, w, bias, n) : matmul_tiled(y, x, w, bias, n); return; }
     const int fused_ok = w->dtype != RK_DTYPE_F8_E4M3 || (w->block % 16 == 0 && fp8_scales_ok(w));
     if (n <= 2 && fused_ok) matmul_decode(y, x, w, bias, n);
     else if (n >= PF_MIN) matmul_prefill(y, x, w, bias, n);

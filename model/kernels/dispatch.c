@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "formats/numeric.h"
+#include "quantize/quants.h"
 #include "model/kernels/kernels-impl.h"
 
 #ifdef RK_KERN_X86
@@ -71,7 +72,23 @@ void rk_kern_row_f32(const rk_wview *w, int64_t r, int64_t c0, int64_t c1, float
         }
         return;
     }
-    default: memset(out, 0, (size_t)(c1 - c0) * 4); return;
+    default: {
+        const rk_qtype *q = rk_qtype_get(w->dtype);
+        if (!q || q->block > 256) { memset(out, 0, (size_t)(c1 - c0) * 4); return; }
+        const uint8_t *rowp = p + (size_t)r * (size_t)(w->cols / q->block) * q->bytes;
+        for (int64_t c = c0; c < c1;) {
+            const int64_t b = c / q->block, b0 = b * q->block, e = b0 + q->block < c1 ? b0 + q->block : c1;
+            if (c == b0 && e == b0 + q->block) {
+                q->dequantize(rowp + (size_t)b * q->bytes, out + (c - c0), q->block);
+            } else {
+                float blk[256];
+                q->dequantize(rowp + (size_t)b * q->bytes, blk, q->block);
+                memcpy(out + (c - c0), blk + (c - b0), (size_t)(e - c) * 4);
+            }
+            c = e;
+        }
+        return;
+    }
     }
 }
 

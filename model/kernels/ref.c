@@ -4,7 +4,10 @@
  * Weight elements are converted exactly as formats/numeric.h defines them (FP8: e4m3 * block scale_inv in f32). */
 #include <string.h>
 
+#include <stdlib.h>
+
 #include "formats/numeric.h"
+#include "quantize/quants.h"
 #include "model/kernels/kernels-impl.h"
 
 int rk_kern_wview_ok(const rk_wview *w) {
@@ -13,7 +16,10 @@ int rk_kern_wview_ok(const rk_wview *w) {
     switch (w->dtype) {
     case RK_DTYPE_F32: case RK_DTYPE_F16: case RK_DTYPE_BF16: return 1;
     case RK_DTYPE_F8_E4M3: return w->block > 0 && (w->scale != NULL || w->rows == 0 || w->cols == 0);
-    default: return 0;
+    default: {
+        const rk_qtype *q = rk_qtype_get(w->dtype);   /* ggml block types: whole blocks per row */
+        return q && w->cols % q->block == 0;
+    }
     }
 }
 
@@ -28,19 +34,42 @@ float rk_kern_welem(const rk_wview *w, int64_t r, int64_t c) {
         const int64_t sc = (w->cols + w->block - 1) / w->block;
         return rk_e4m3_to_f32(p[i]) * w->scale[(r / w->block) * sc + c / w->block];
     }
-    default: return 0.0f;
+    default: {
+        const rk_qtype *q = rk_qtype_get(w->dtype);
+        if (!q || q->block > 256) return 0.0f;
+        float blk[256];
+        const size_t row_bytes = (size_t)(w->cols / q->block) * q->bytes;
+        q->dequantize(p + (size_t)r * row_bytes + (size_t)(c / q->block) * q->bytes, blk, q->block);
+        return blk[c % q->block];
     }
+    }
+}
+
+/* one weight row as f32, element by element through rk_kern_welem (block types: one dequantization per block) */
+static void ref_row(const rk_wview *w, int64_t r, float *out) {
+    const rk_qtype *q = rk_qtype_get(w->dtype);
+    if (q) {
+        const size_t row_bytes = (size_t)(w->cols / q->block) * q->bytes;
+        q->dequantize((const uint8_t *)w->data + (size_t)r * row_bytes, out, w->cols);
+        return;
+    }
+    for (int64_t c = 0; c < w->cols; c++) out[c] = rk_kern_welem(w, r, c);
 }
 
 void rk_matmul_ref(float *y, const float *x, const rk_wview *w, const float *bias, int64_t n) {
     if (!rk_kern_wview_ok(w) || n <= 0) return;
-    for (int64_t t = 0; t < n; t++)
-        for (int64_t r = 0; r < w->rows; r++) {
+    float *row = malloc(sizeof(float) * (size_t)(w->cols ? w->cols : 1));
+    if (!row) return;
+    for (int64_t r = 0; r < w->rows; r++) {
+        ref_row(w, r, row);
+        for (int64_t t = 0; t < n; t++) {
             double s = 0.0;
-            for (int64_t c = 0; c < w->cols; c++) s += (double)x[t * w->cols + c] * (double)rk_kern_welem(w, r, c);
+            for (int64_t c = 0; c < w->cols; c++) s += (double)x[t * w->cols + c] * (double)row[c];
             if (bias) s += bias[r];
             y[t * w->rows + r] = (float)s;
         }
+    }
+    free(row);
 }
 
 void rk_matmul_backward_ref(float *dx, float *dw, float *dbias, const float *dy, const float *x, const rk_wview *w,
