@@ -49,6 +49,8 @@ const char rk_usage_train[] =
     "  --gamma X           expert bias update speed (default 0.001; 0 = off)\n"
     "  --aux-alpha X       sequence-wise balance loss weight (default 0)\n"
     "  --seed N            batch sampling seed (default 1); --init-seed N for fresh weights (default 1)\n"
+    "  --no-bos            keep each window's first token (default: replace it by BOS when the tokenizer adds\n"
+    "                      one, as generation and llama-perplexity start sequences)\n"
     "run:\n"
     "  --eval-every N      held-out evaluation every N steps (default 100); --eval-windows K (default 64)\n"
     "  --ckpt-every N      checkpoint every N steps (default 200)\n"
@@ -103,7 +105,7 @@ static int write_generation_config(const char *out, const rk_tokenizer *tok, rk_
 int rk_cmd_train(int argc, char **argv) {
     enum { O_CONFIG = 256, O_INIT, O_TOK, O_TEXT, O_HELDOUT, O_HOLDOUT, O_OUT, O_STEPS, O_BATCH, O_SEQ, O_ACCUM, O_LR,
            O_MINLR, O_WARMUP, O_WD, O_B1, O_B2, O_AEPS, O_CLIP, O_GAMMA, O_AUX, O_SEED, O_ISEED, O_EVAL, O_EVALW,
-           O_CKPT, O_RESUME, O_STOP, O_DTYPE, O_THREADS, O_LOG, O_LOGEVERY };
+           O_CKPT, O_RESUME, O_STOP, O_DTYPE, O_THREADS, O_LOG, O_LOGEVERY, O_NOBOS };
     static const struct option opts[] = {
         { "config", 1, 0, O_CONFIG }, { "init", 1, 0, O_INIT }, { "tokenizer", 1, 0, O_TOK }, { "text", 1, 0, O_TEXT },
         { "heldout", 1, 0, O_HELDOUT }, { "holdout", 1, 0, O_HOLDOUT }, { "out", 1, 0, O_OUT }, { "steps", 1, 0, O_STEPS },
@@ -113,11 +115,12 @@ int rk_cmd_train(int argc, char **argv) {
         { "aux-alpha", 1, 0, O_AUX }, { "seed", 1, 0, O_SEED }, { "init-seed", 1, 0, O_ISEED },
         { "eval-every", 1, 0, O_EVAL }, { "eval-windows", 1, 0, O_EVALW }, { "ckpt-every", 1, 0, O_CKPT },
         { "resume", 0, 0, O_RESUME }, { "stop-after", 1, 0, O_STOP }, { "save-dtype", 1, 0, O_DTYPE },
-        { "threads", 1, 0, O_THREADS }, { "log", 1, 0, O_LOG }, { "log-every", 1, 0, O_LOGEVERY }, { 0, 0, 0, 0 },
+        { "threads", 1, 0, O_THREADS }, { "log", 1, 0, O_LOG }, { "log-every", 1, 0, O_LOGEVERY },
+        { "no-bos", 0, 0, O_NOBOS }, { 0, 0, 0, 0 },
     };
     const char *config = NULL, *init = NULL, *tok_path = NULL, *heldout = NULL, *out = NULL, *log_path = NULL;
     const char *texts[64];
-    int n_texts = 0, c, min_lr_set = 0, save_dtype = RK_DTYPE_F32;
+    int n_texts = 0, c, min_lr_set = 0, save_dtype = RK_DTYPE_F32, no_bos = 0;
     double holdout = 0.05;
     int64_t threads = 0;
     uint64_t init_seed = 1;
@@ -181,6 +184,7 @@ int rk_cmd_train(int argc, char **argv) {
         case O_THREADS: NUM_I(threads, 1, 4096, "threads"); break;
         case O_LOG: log_path = optarg; break;
         case O_LOGEVERY: NUM_I(lo.log_every, 1, 1LL << 40, "log-every"); break;
+        case O_NOBOS: no_bos = 1; break;
         default: return rk_cli_usage_error("train", "bad option");
         }
     }
@@ -214,7 +218,18 @@ int rk_cmd_train(int argc, char **argv) {
                         (long long)rk_tokenizer_vocab_size(tok), (long long)rk_train_config(t)->vocab_size);
         goto fail;
     }
-    rk_data_opts dop = { holdout, 0, heldout };
+    /* windows start with BOS when the tokenizer adds one (what generate and perplexity feed the model) */
+    int32_t bos = -1;
+    {
+        int32_t *ids = NULL;
+        size_t nid = 0;
+        if (!no_bos && rk_tokenizer_bos_id(tok) >= 0 && rk_tokenizer_encode(tok, "", 0, 1, &ids, &nid, NULL) == 0 &&
+            nid > 0 && ids[0] == rk_tokenizer_bos_id(tok))
+            bos = ids[0];
+        free(ids);
+    }
+    lo.first_token = bos;
+    rk_data_opts dop = { holdout, 0, heldout, bos >= 0, bos };
     if ((rc = rk_data_open(&d, texts, n_texts, tok, &dop, &err))) goto fail;
     if (mkdir(out, 0755) != 0 && errno != EEXIST) {
         rc = rk_err_file(&err, RK_EIO, out, UINT64_MAX, "cannot create the folder: %s", strerror(errno));

@@ -25,6 +25,7 @@ struct rk_data {
     stretch *train, *hout;
     int64_t n_train, n_hout;
     int64_t train_tokens, heldout_tokens;
+    int32_t first;     /* >= 0: replaces each window's first input token */
 };
 
 void rk_data_free(rk_data *d) {
@@ -85,6 +86,7 @@ static int data_build(rk_data **out, int32_t *tok, int64_t n, int32_t *held, int
     d->n = n;
     d->held = held;
     d->n_held = n_held;
+    d->first = o && o->replace_first && o->first_id >= 0 ? o->first_id : -1;
     int rc = 0;
     if (block < 1) {
         rc = rk_err_set(err, RK_EINVAL, UINT64_MAX, "%s: split block of %lld tokens (must be >= 1, or 0 for %d)",
@@ -240,9 +242,10 @@ static int check_bt(int64_t B, int64_t T, rk_err *err) {
     return 0;
 }
 
-static void copy_window(const int32_t *src, int64_t T, int32_t *inputs, int32_t *targets) {
+static void copy_window(const rk_data *d, const int32_t *src, int64_t T, int32_t *inputs, int32_t *targets) {
     memcpy(inputs, src, (size_t)T * sizeof *src);
     memcpy(targets, src + 1, (size_t)T * sizeof *src);
+    if (d->first >= 0) inputs[0] = d->first;
 }
 
 int rk_data_batch(const rk_data *d, rk_rng *r, int64_t B, int64_t T, int32_t *inputs, int32_t *targets, rk_err *err) {
@@ -275,7 +278,7 @@ int rk_data_batch(const rk_data *d, rk_rng *r, int64_t B, int64_t T, int32_t *in
             else hi = mid - 1;
         }
         const int64_t start = d->train[lo].off + (u - cum[lo]);
-        copy_window(d->tok + start, T, inputs + b * T, targets + b * T);
+        copy_window(d, d->tok + start, T, inputs + b * T, targets + b * T);
     }
     free(cum);
     return 0;
@@ -306,7 +309,7 @@ int rk_data_heldout_window(const rk_data *d, int64_t T, int64_t i, int32_t *inpu
     for (int64_t j = 0; j < d->n_hout; j++) {
         const int64_t k = d->hout[j].len / (T + 1);
         if (i < k) {
-            copy_window(base + d->hout[j].off + i * (T + 1), T, inputs, targets);
+            copy_window(d, base + d->hout[j].off + i * (T + 1), T, inputs, targets);
             return 0;
         }
         i -= k;

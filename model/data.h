@@ -22,6 +22,10 @@ typedef struct rk_data_opts {
     double holdout;        /* fraction of blocks held out, in [0, 0.5]; ignored when heldout_path is set */
     int64_t block;         /* split block length in tokens (0: 4096) */
     const char *heldout_path;  /* optional separate held-out text file */
+    int replace_first;         /* 1: every window (training and held-out) starts with first_id instead of its
+                                  first token — as llama-perplexity feeds chunks (BOS first), so a model trained
+                                  this way sees what generation and perplexity give it; targets are unchanged */
+    int32_t first_id;          /* usually the tokenizer's BOS */
 } rk_data_opts;
 
 /* Tokenizes every file in paths[0..n) (add_special = 0; concatenated, EOS between files) with tok. o may be NULL

@@ -23,7 +23,7 @@ void rk_loop_defaults(rk_loop_opts *o) {
     o->steps = 1000, o->batch = 8, o->seq = 256, o->accum = 1;
     o->lr = 1e-3, o->lr_min = 1e-4, o->warmup = 100;
     o->beta1 = 0.9, o->beta2 = 0.95, o->eps = 1e-8, o->weight_decay = 0.1, o->clip = 1.0;
-    o->gamma = 1e-3, o->aux_alpha = 0.0, o->seed = 1;
+    o->gamma = 1e-3, o->aux_alpha = 0.0, o->seed = 1, o->first_token = -1;
     o->eval_every = 100, o->eval_windows = 64, o->ckpt_every = 200, o->log_every = 10;
 }
 
@@ -107,6 +107,7 @@ static cJSON *opts_json(const rk_loop_opts *o) {
     cJSON_AddNumberToObject(j, "clip", o->clip);
     cJSON_AddNumberToObject(j, "gamma", o->gamma);
     cJSON_AddNumberToObject(j, "aux_alpha", o->aux_alpha);
+    cJSON_AddNumberToObject(j, "first_token", (double)o->first_token);
     char s[32];
     snprintf(s, sizeof s, "%" PRIu64, o->seed);
     cJSON_AddStringToObject(j, "seed", s);

@@ -33,6 +33,8 @@ typedef struct rk_loop_opts {
     double gamma;             /* bias update speed (0: off) */
     double aux_alpha;         /* sequence-wise balance loss weight (0: off) */
     uint64_t seed;            /* batch sampling */
+    int32_t first_token;      /* recorded in checkpoints: the data's window-start token (-1 none), so that a
+                                 resume with other data settings is refused */
     int64_t eval_every;       /* steps between held-out evaluations (0: only at the end) */
     int64_t eval_windows;     /* held-out windows per evaluation (0: all) */
     int64_t ckpt_every;       /* steps between checkpoints (0: only at the end) */

@@ -218,6 +218,32 @@ static int try_open(int64_t n, double f, int64_t block, rk_err *err) {
     return rc;
 }
 
+/* replace_first: every training and held-out window starts with first_id; the rest and the targets unchanged */
+START_TEST(window_first_token) {
+    int32_t tok[3000], held[500];
+    for (int i = 0; i < 3000; i++) tok[i] = 1000 + i;
+    for (int i = 0; i < 500; i++) held[i] = 5000 + i;
+    rk_data_opts o = { 0.0, 0, NULL, 1, 7 };
+    rk_data *d;
+    rk_err err = {0};
+    ck_assert_int_eq(rk_data_from_tokens(&d, tok, 3000, held, 500, &o, &err), 0);
+    rk_rng r;
+    rk_rng_seed(&r, 1);
+    int32_t in[4 * 16], tg[4 * 16];
+    ck_assert_int_eq(rk_data_batch(d, &r, 4, 16, in, tg, &err), 0);
+    for (int b = 0; b < 4; b++) {
+        ck_assert_int_eq(in[b * 16], 7);
+        for (int t = 1; t < 16; t++) ck_assert_int_eq(in[b * 16 + t], tg[b * 16 + t - 1]);
+        ck_assert_int_eq(tg[b * 16 + 1], tg[b * 16] + 1);
+    }
+    ck_assert_int_eq(rk_data_heldout_window(d, 16, 2, in, tg, &err), 0);
+    ck_assert_int_eq(in[0], 7);
+    ck_assert_int_eq(in[1], 5000 + 2 * 17 + 1);
+    ck_assert_int_eq(tg[0], 5000 + 2 * 17 + 1);
+    rk_data_free(d);
+}
+END_TEST
+
 START_TEST(errors) {
     rk_err err = {0};
     ck_assert_int_eq(try_open(0, 0.1, 0, &err), RK_EINVAL);
@@ -384,6 +410,7 @@ Suite *make_suite(void) {
     suite_add_tcase(s, tc);
     tc = tcase_create("errors");
     tcase_add_test(tc, errors);
+    tcase_add_test(tc, window_first_token);
     suite_add_tcase(s, tc);
     tc = tcase_create("files");
     tcase_add_test(tc, from_files);
