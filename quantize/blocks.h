@@ -32,6 +32,52 @@ typedef struct rk_block_q4_0 {
 } rk_block_q4_0;
 _Static_assert(sizeof(rk_block_q4_0) == 18, "Q4_0 layout");
 
+/* ---- Q4_1, Q5_0, Q5_1 (32 weights; what llama-quantize's K mixes fall back to for rows not a multiple of 256).
+ * Q4_1: x = q·f16(d) + f16(m), q in 0..15, nibbles as Q4_0. Q5_0: x = (q − 16)·f16(d), q in 0..31. Q5_1:
+ * x = q·f16(d) + f16(m), q in 0..31. Q5: the low 4 bits as Q4_0's nibbles, the 5th bit of element j in bit j of
+ * the little-endian u32 qh. Layouts ggml-common.h, decoding ggml-quants.c dequantize_row_q4_1/q5_0/q5_1. */
+#define RK_QK4_1 32
+typedef struct rk_block_q4_1 {
+    uint16_t d;                   /* scale, IEEE half */
+    uint16_t m;                   /* offset (the block minimum), IEEE half */
+    uint8_t qs[RK_QK4_1 / 2];
+} rk_block_q4_1;
+_Static_assert(sizeof(rk_block_q4_1) == 20, "Q4_1 layout");
+
+#define RK_QK5_0 32
+typedef struct rk_block_q5_0 {
+    uint16_t d;
+    uint8_t qh[4];                /* 5th bits, u32 little-endian */
+    uint8_t qs[RK_QK5_0 / 2];
+} rk_block_q5_0;
+_Static_assert(sizeof(rk_block_q5_0) == 22, "Q5_0 layout");
+
+#define RK_QK5_1 32
+typedef struct rk_block_q5_1 {
+    uint16_t d;
+    uint16_t m;
+    uint8_t qh[4];
+    uint8_t qs[RK_QK5_1 / 2];
+} rk_block_q5_1;
+_Static_assert(sizeof(rk_block_q5_1) == 24, "Q5_1 layout");
+
+/* Q8_1: activation type of the Q4_1/Q5_1 dot products (ggml's vec_dot_type for both). x = q·f16(d);
+ * s = f16(d·Σq) with d the f32 scale before rounding, so Σ_block (q_w·dw + m)·a = dw·da·Σq_w·q_a + m·s. */
+#define RK_QK8_1 32
+typedef struct rk_block_q8_1 {
+    uint16_t d;
+    uint16_t s;
+    int8_t qs[RK_QK8_1];
+} rk_block_q8_1;
+_Static_assert(sizeof(rk_block_q8_1) == 36, "Q8_1 layout");
+
+/* ggml's quantize_row_q8_1_ref: as Q8_0 (d = amax/127, q = roundf(x·(1/d))) plus s = f16(Σq·d). NaN -> 0, q
+ * clamped to ±127; halves that would overflow (d, s) saturate at ±65504 (ggml writes Inf), so blocks are finite.
+ * rk_q8_1_quantize is the same bytes with OpenMP over blocks. */
+void rk_q8_1_quantize_ref(const float *x, void *dst, int64_t n);
+void rk_q8_1_quantize(const float *x, void *dst, int64_t n);
+void rk_q8_1_dequantize(const void *src, float *dst, int64_t n);   /* x = q·f16(d) */
+
 /* ---- K-quants: super-blocks of 256 (ggml QK_K) */
 #define RK_QK_K 256
 #define RK_K_SCALE_SIZE 12
@@ -78,6 +124,32 @@ void rk_q4_0_quantize(const float *x, void *dst, int64_t n, const float *imp);
 void rk_q4_0_dequantize(const void *src, float *dst, int64_t n);
 float rk_q4_0_vec_dot_ref(int64_t n, const void *w, const void *a);
 float rk_q4_0_vec_dot(int64_t n, const void *w, const void *a);
+
+/* Q4_1 and Q5_1 (vec_dot against Q8_1 rows), Q5_0 (against Q8_0 rows): the same contract as Q4_0 above; without
+ * imp the bytes are ggml's quantize_row_q4_1_ref / q5_0_ref / q5_1_ref. */
+void rk_q4_1_quantize_ref(const float *x, void *dst, int64_t n, const float *imp);
+void rk_q4_1_quantize(const float *x, void *dst, int64_t n, const float *imp);
+void rk_q4_1_dequantize(const void *src, float *dst, int64_t n);
+float rk_q4_1_vec_dot_ref(int64_t n, const void *w, const void *a);
+float rk_q4_1_vec_dot(int64_t n, const void *w, const void *a);
+
+void rk_q5_0_quantize_ref(const float *x, void *dst, int64_t n, const float *imp);
+void rk_q5_0_quantize(const float *x, void *dst, int64_t n, const float *imp);
+void rk_q5_0_dequantize(const void *src, float *dst, int64_t n);
+float rk_q5_0_vec_dot_ref(int64_t n, const void *w, const void *a);
+float rk_q5_0_vec_dot(int64_t n, const void *w, const void *a);
+
+void rk_q5_1_quantize_ref(const float *x, void *dst, int64_t n, const float *imp);
+void rk_q5_1_quantize(const float *x, void *dst, int64_t n, const float *imp);
+void rk_q5_1_dequantize(const void *src, float *dst, int64_t n);
+float rk_q5_1_vec_dot_ref(int64_t n, const void *w, const void *a);
+float rk_q5_1_vec_dot(int64_t n, const void *w, const void *a);
+
+/* Internal to quantize/ (defined in q4_1.c, used by q5_1.c): one affine block x ≈ q·d + m, q in 0..nmax (15 or 31)
+ * from 32 sanitised values x and weights w (NULL: none). Gives ggml's RTN block (d = (max − min)/nmax, m = min) when
+ * w is NULL, else the winner of the weighted search (RTN unless another candidate is strictly better under
+ * Σ w·(x − x̂)² on the decoded values): the halves *d, *m and the levels L. */
+void rk_qaffine_block(const float *x, const float *w, int nmax, uint16_t *d, uint16_t *m, uint8_t L[32]);
 
 void rk_q4k_quantize_ref(const float *x, void *dst, int64_t n, const float *imp);
 void rk_q4k_quantize(const float *x, void *dst, int64_t n, const float *imp);

@@ -14,6 +14,8 @@
 #include "model/kernels/kernels-impl.h"
 #include "quantize/kquants-impl.h"
 
+#pragma GCC optimize("fp-contract=off")   /* x·id rounded before + 8.5, as ggml's reference (no FMA) */
+
 /* ggml's RTN block; non-finite inputs were sanitised, and the level is clamped before the cast (ggml casts
  * x/d + 8.5 to int8 directly, which is the same for every finite value but undefined for Inf/NaN). */
 static void rtn_block(const float *x, rk_block_q4_0 *b) {

@@ -21,6 +21,7 @@ static void q8_0_quantize_imp(const float *x, void *dst, int64_t n, const float 
 #define QT(T, NAME, BLK, BYTES, ACT, WANTS, Q, QR, DQ, DR, D)                                                        \
     { T, NAME, BLK, BYTES, 8.0 * (double)(BYTES) / (double)(BLK), ACT, WANTS, QR, Q, DQ, DR, D }
 
+/* In ascending bits per weight (rk_qtype_list promises it; test_qmatmul checks it); ties: the 32-blocks first. */
 static const rk_qtype QTYPES[] = {
     QT(RK_DTYPE_TQ2_0, "TQ2_0", 256, sizeof(rk_block_tq2_0), RK_DTYPE_Q8_K, 1, rk_tq2_0_quantize, rk_tq2_0_quantize_ref,
        rk_tq2_0_dequantize, rk_tq2_0_vec_dot_ref, rk_tq2_0_vec_dot),
@@ -32,8 +33,14 @@ static const rk_qtype QTYPES[] = {
        rk_q4_0_dequantize, rk_q4_0_vec_dot_ref, rk_q4_0_vec_dot),
     QT(RK_DTYPE_Q4_K, "Q4_K", 256, sizeof(rk_block_q4_k), RK_DTYPE_Q8_K, 0, rk_q4k_quantize, rk_q4k_quantize_ref,
        rk_q4k_dequantize, rk_q4k_vec_dot_ref, rk_q4k_vec_dot),
+    QT(RK_DTYPE_Q4_1, "Q4_1", 32, sizeof(rk_block_q4_1), RK_DTYPE_Q8_1, 0, rk_q4_1_quantize, rk_q4_1_quantize_ref,
+       rk_q4_1_dequantize, rk_q4_1_vec_dot_ref, rk_q4_1_vec_dot),
+    QT(RK_DTYPE_Q5_0, "Q5_0", 32, sizeof(rk_block_q5_0), RK_DTYPE_Q8_0, 0, rk_q5_0_quantize, rk_q5_0_quantize_ref,
+       rk_q5_0_dequantize, rk_q5_0_vec_dot_ref, rk_q5_0_vec_dot),
     QT(RK_DTYPE_Q5_K, "Q5_K", 256, sizeof(rk_block_q5_k), RK_DTYPE_Q8_K, 0, rk_q5k_quantize, rk_q5k_quantize_ref,
        rk_q5k_dequantize, rk_q5k_vec_dot_ref, rk_q5k_vec_dot),
+    QT(RK_DTYPE_Q5_1, "Q5_1", 32, sizeof(rk_block_q5_1), RK_DTYPE_Q8_1, 0, rk_q5_1_quantize, rk_q5_1_quantize_ref,
+       rk_q5_1_dequantize, rk_q5_1_vec_dot_ref, rk_q5_1_vec_dot),
     QT(RK_DTYPE_Q6_K, "Q6_K", 256, sizeof(rk_block_q6_k), RK_DTYPE_Q8_K, 0, rk_q6k_quantize, rk_q6k_quantize_ref,
        rk_q6k_dequantize, rk_q6k_vec_dot_ref, rk_q6k_vec_dot),
     QT(RK_DTYPE_Q8_0, "Q8_0", 32, sizeof(rk_block_q8_0), RK_DTYPE_Q8_0, 0, q8_0_quantize_imp, q8_0_quantize_ref_imp,
@@ -56,11 +63,14 @@ const int *rk_qtype_list(int *n) {
 
 void rk_quantize_act(int act_type, const float *x, void *dst, int64_t n) {
     if (act_type == RK_DTYPE_Q8_K) rk_q8k_quantize(x, dst, n);
+    else if (act_type == RK_DTYPE_Q8_1) rk_q8_1_quantize(x, dst, n);
     else rk_q8_0_quantize(x, dst, n);
 }
 
 size_t rk_act_row_bytes(int act_type, int64_t n) {
-    return act_type == RK_DTYPE_Q8_K ? (size_t)(n / 256) * sizeof(rk_block_q8_k) : (size_t)(n / 32) * sizeof(rk_block_q8_0);
+    if (act_type == RK_DTYPE_Q8_K) return (size_t)(n / RK_QK_K) * sizeof(rk_block_q8_k);
+    if (act_type == RK_DTYPE_Q8_1) return (size_t)(n / RK_QK8_1) * sizeof(rk_block_q8_1);
+    return (size_t)(n / RK_QK8_0) * sizeof(rk_block_q8_0);
 }
 
 double rk_quant_error(int type, const float *x, int64_t n, const float *imp) {

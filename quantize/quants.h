@@ -1,5 +1,6 @@
 /* quantize/quants.h — ggml-compatible block quantization: one traits table over every block type r1kit reads,
- * writes and runs (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, Q3_K, Q2_K, TQ2_0, and the activation types Q8_0/Q8_K).
+ * writes and runs (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, Q3_K, Q2_K, TQ2_0, and the activation types
+ * Q8_0/Q8_1/Q8_K).
  *
  * Bit compatibility: the block layouts (quantize/blocks.h) and the dequantization are ggml's (ggml-common.h,
  * ggml-quants.c dequantize_row_*), checked by hand against ggml's own decoder and pinned by committed golden
@@ -16,8 +17,9 @@
  *                                 in integer arithmetic per block as ggml does, result f32; scalar.
  *   vec_dot(n, w, a)              AVX2 where available, else the ref; equal to vec_dot_ref within float rounding
  *                                 (the integer parts are exact; only the f32 block sums may be ordered differently).
- * Activations: rk_quantize_act(type, x, dst, n) for Q8_0 (ggml's quantize_row_q8_0) and Q8_K (float d, int8 qs[256],
- * int16 bsums[16] with d = max|x|/127 signed as ggml's quantize_row_q8_K_ref does).
+ * Activations: rk_quantize_act(type, x, dst, n) for Q8_0 (ggml's quantize_row_q8_0), Q8_1 (Q8_0 plus the half
+ * s = d·Σq, ggml's quantize_row_q8_1_ref; for Q4_1 and Q5_1) and Q8_K (float d, int8 qs[256], int16 bsums[16] with
+ * d = max|x|/127 signed as ggml's quantize_row_q8_K_ref does).
  * NaN/Inf inputs never cause undefined behaviour (they give some finite block); callers scan for them first. */
 #ifndef RK_QUANTIZE_QUANTS_H
 #define RK_QUANTIZE_QUANTS_H
@@ -31,7 +33,7 @@ typedef struct rk_qtype {
     int64_t block;            /* weights per block */
     size_t bytes;             /* bytes per block */
     double bpw;               /* bits per weight = 8·bytes/block */
-    int act_type;             /* activation type of vec_dot: RK_DTYPE_Q8_0 or RK_DTYPE_Q8_K */
+    int act_type;             /* activation type of vec_dot: RK_DTYPE_Q8_0, RK_DTYPE_Q8_1 or RK_DTYPE_Q8_K */
     int wants_imatrix;        /* 1: quality suffers without importance weights (sub-3-bit types): warn */
     void (*quantize_ref)(const float *x, void *dst, int64_t n, const float *imp);
     void (*quantize)(const float *x, void *dst, int64_t n, const float *imp);
@@ -45,7 +47,7 @@ const rk_qtype *rk_qtype_get(int type);
 /* Weight types in ascending bits per weight (for the allocator); *n set. */
 const int *rk_qtype_list(int *n);
 
-/* Activation quantization for vec_dot: act_type RK_DTYPE_Q8_0 or RK_DTYPE_Q8_K; n a multiple of its block. */
+/* Activation quantization for vec_dot: act_type RK_DTYPE_Q8_0, _Q8_1 or _Q8_K; n a multiple of its block. */
 void rk_quantize_act(int act_type, const float *x, void *dst, int64_t n);
 size_t rk_act_row_bytes(int act_type, int64_t n);
 

@@ -26,7 +26,7 @@ START_TEST(traits_table) {
         ck_assert(fabs(q->bpw - 8.0 * (double)q->bytes / (double)q->block) < 1e-12);
         ck_assert_msg(q->bpw >= prev, "%s out of order", q->name);
         prev = q->bpw;
-        ck_assert(q->act_type == RK_DTYPE_Q8_0 || q->act_type == RK_DTYPE_Q8_K);
+        ck_assert(q->act_type == RK_DTYPE_Q8_0 || q->act_type == RK_DTYPE_Q8_1 || q->act_type == RK_DTYPE_Q8_K);
     }
     ck_assert_ptr_null(rk_qtype_get(RK_DTYPE_F32));
     float x[512];
