@@ -22,6 +22,7 @@ static const rk_cmd g_cmds[] = {
     { "inspect", rk_cmd_inspect, "show a checkpoint's format, architecture, tensors and metadata", rk_usage_inspect },
     { "convert", rk_cmd_convert, "convert an HF checkpoint (safetensors incl. FP8, PyTorch) to GGUF or re-typed safetensors", rk_usage_convert },
     { "generate", rk_cmd_generate, "continue a prompt with a model (greedy or sampled), with tokens/s", rk_usage_generate },
+    { "quantize", rk_cmd_quantize, "quantize a checkpoint or GGUF to a GGUF with a named recipe (q8_0, q4, q2-moe, tq2-moe)", rk_usage_quantize },
     { "imatrix", rk_cmd_imatrix, "importance matrix of a model on a text (llama.cpp's imatrix GGUF, for llama-quantize)", rk_usage_imatrix },
     { "perplexity", rk_cmd_perplexity, "perplexity on a text, computed as llama.cpp's llama-perplexity does", rk_usage_perplexity },
     { "bench", rk_cmd_bench, "prompt-processing and decode speed of the engine on a model", rk_usage_bench },

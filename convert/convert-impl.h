@@ -56,6 +56,10 @@ void rk_cv_plan_free(rk_cv_plan *p);
 int64_t rk_cv_chunk_rows(const rk_ckpt_tensor *t);
 void rk_cv_llama3_rope_factors(const rk_hf_config *cfg, float *out, int64_t n);
 
+/* convert_gguf.c — GGUF input (quantize mode): one COPY item per tensor in file order, KVs copied */
+int rk_cv_build_plan_gguf(rk_cv_plan *p, rk_ckpt *ck, rk_err *err);
+int rk_cv_copy_kv(rk_gguf_writer *w, const rk_gguf *g, uint32_t file_type, rk_err *err);
+
 /* convert_kv.c */
 int rk_cv_write_kv(rk_gguf_writer *w, const rk_hf_config *cfg, const rk_hf_tokenizer *tok, const char *name,
                    uint32_t file_type, rk_err *err);

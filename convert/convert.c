@@ -11,6 +11,7 @@
 
 #include <ctype.h>
 #include <libgen.h>
+#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,10 @@
 
 #include "convert/convert-impl.h"
 #include "formats/numeric.h"
+#include "model/model.h"
 #include "quantize/blocks.h"
+#include "quantize/imatrix.h"
+#include "quantize/quants.h"
 
 void rk_convert_opts_init(rk_convert_opts *o) {
     memset(o, 0, sizeof *o);
@@ -59,7 +63,67 @@ typedef struct cvctx {
     int threads;
     rk_cv_log lg;
     rk_err *err;
+    /* quantize mode (opts.tensor_type set) */
+    int quant;
+    const rk_imatrix *im;
+    const rk_cv_item *cur;   /* the tensor being produced */
+    int64_t row_base;        /* its ne0-rows written so far */
+    float *imp;              /* [n_mat][ne0] importance of cur, or NULL */
+    size_t nimp;             /* capacity in bytes */
+    int has_imp;
 } cvctx;
+
+/* ---- quantize mode: block types row by row, each row with the importance of its matrix (expert) ----
+ * Rows of a stacked tensor [ne0, ne1, E] belong to matrix row / ne1; the quantizers' own OpenMP is nested
+ * inside ours and so runs single-threaded; rows are independent, so the bytes do not depend on the threads. */
+static int quant_encode(cvctx *c, const rk_qtype *q, const float *x, int64_t n, void *dst) {
+    const int64_t ne0 = c->cur->ne[0], ne1 = c->cur->n_dims >= 2 ? c->cur->ne[1] : 1, rows = n / ne0;
+    const size_t rb = (size_t)(ne0 / q->block) * q->bytes;
+    int64_t bad = -1;
+    #pragma omp parallel for schedule(dynamic, 16) num_threads(c->threads)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * ne0;
+        int finite = 1;
+        for (int64_t j = 0; j < ne0; j++) finite &= isfinite(xr[j]) != 0;
+        if (!finite) {
+            #pragma omp critical(rk_cv_bad)
+            if (bad < 0 || r < bad) bad = r;
+            continue;
+        }
+        const float *imp = c->has_imp ? c->imp + ((c->row_base + r) / ne1) * ne0 : NULL;
+        q->quantize(xr, (uint8_t *)dst + (size_t)r * rb, ne0, imp);
+    }
+    if (bad >= 0)
+        return rk_err_set(c->err, RK_ECORRUPT, UINT64_MAX, "tensor '%s' holds a non-finite value in row %lld", c->cur->name,
+                          (long long)(c->row_base + bad));
+    return 0;
+}
+
+/* importance vectors of cur from the imatrix (none: has_imp 0) */
+static int load_importance(cvctx *c, const rk_cv_item *it, int64_t *missing) {
+    c->has_imp = 0;
+    if (!c->im || !rk_qtype_get(it->type)) return 0;
+    const int64_t ne0 = it->ne[0], ne1 = it->n_dims >= 2 ? it->ne[1] : 1;
+    int64_t mats = 1;
+    for (uint32_t d = 2; d < it->n_dims; d++) mats *= it->ne[d];
+    rk_imatrix_entry e;
+    if (rk_imatrix_find(c->im, it->name, &e)) { (*missing)++; return 0; }
+    (void)ne1;
+    if (e.cols * e.n_mat != ne0 * mats)   /* one value per input column of each matrix, nothing left over */
+        return rk_err_set(c->err, RK_ECORRUPT, UINT64_MAX,
+                          "the imatrix does not fit tensor '%s': its entry holds %lld x %lld values, the tensor needs %lld x %lld "
+                          "(an imatrix of another model?)", it->name, (long long)e.n_mat, (long long)e.cols, (long long)mats,
+                          (long long)ne0);
+    int rc = grow((void **)&c->imp, &c->nimp, (size_t)(mats * ne0) * sizeof(float), c->err);
+    for (int64_t m = 0; !rc && m < mats; m++) {
+        rk_err e2;
+        if (rk_imatrix_importance(c->im, it->name, m, c->imp + m * ne0, ne0, NULL, &e2))
+            rc = rk_err_set(c->err, RK_ECORRUPT, UINT64_MAX, "the imatrix does not fit tensor '%s' (ne0 %lld, %lld matrices): %s",
+                            it->name, (long long)ne0, (long long)mats, e2.msg);
+    }
+    c->has_imp = rc == 0;
+    return rc;
+}
 
 /* ---- encoding f32 → output type (parallel over chunks; every chunk is whole rows / blocks) ---- */
 static int encode(cvctx *c, int type, const float *x, int64_t n, void *dst) {
@@ -94,7 +158,13 @@ static int encode_write(cvctx *c, int type, const float *x, int64_t n) {
         return rk_err_set(c->err, RK_EINVAL, UINT64_MAX, "internal: %lld elements are not whole %s blocks", (long long)n,
                           rk_dtype_name(type));
     int rc = grow((void **)&c->s.o, &c->s.no, (size_t)nbytes + 1, c->err);
-    if (!rc) rc = encode(c, type, x, n, c->s.o);
+    const rk_qtype *q = c->quant ? rk_qtype_get(type) : NULL;
+    if (!rc && q) {
+        rc = quant_encode(c, q, x, n, c->s.o);
+        c->row_base += n / c->cur->ne[0];
+    } else if (!rc) {
+        rc = encode(c, type, x, n, c->s.o);
+    }
     if (!rc) rc = rk_gguf_writer_write(c->w, c->s.o, (size_t)nbytes, c->err);
     return rc;
 }
@@ -235,11 +305,58 @@ static char *default_name(const char *in) {
     return base;
 }
 
+/* quantize mode: ask tensor_type for every output tensor and check what it says */
+static int decide_types(cvctx *c, rk_cv_plan *plan, const rk_convert_opts *o) {
+    for (size_t i = 0; i < plan->n; i++) {
+        rk_cv_item *it = &plan->items[i];
+        rk_convert_tensor t = { it->name, it->n_dims, it->ne, it->src_dtype, c->cfg };
+        int type = RK_DTYPE_INVALID, rc = o->tensor_type(o->tensor_type_user, &t, &type, c->err);
+        if (rc) return rc;
+        const rk_dtype_traits *tr = rk_dtype_get(type);
+        if (!tr || (type != RK_DTYPE_F32 && type != RK_DTYPE_F16 && type != RK_DTYPE_BF16 && !rk_qtype_get(type)))
+            return rk_err_set(c->err, RK_EINVAL, UINT64_MAX, "tensor '%s': r1kit cannot write type %s", it->name, rk_dtype_name(type));
+        if (it->ne[0] % (int64_t)tr->block_size)
+            return rk_err_set(c->err, RK_EINVAL, UINT64_MAX, "tensor '%s': rows of %lld are not whole %s blocks of %u", it->name,
+                              (long long)it->ne[0], rk_dtype_name(type), tr->block_size);
+        it->type = type;
+        it->fell_back = 0;
+    }
+    plan->file_type = o->file_type;
+    if (o->imatrix) return 0;
+    int warned[RK_DTYPE_LIMIT] = { 0 };
+    for (size_t i = 0; i < plan->n; i++) {
+        const rk_qtype *q = rk_qtype_get(plan->items[i].type);
+        if (q && q->wants_imatrix && !warned[q->type]++)
+            rk_cv_logf(&c->lg, RK_LOG_WARN, "%s is used without an importance matrix (--imatrix): its quality suffers",
+                       q->name);
+    }
+    return 0;
+}
+
+static void register_decoders(void) {
+    int n = 0;
+    const int *list = rk_qtype_list(&n);
+    for (int i = 0; i < n; i++) rk_ckpt_set_decoder(list[i], rk_qtype_get(list[i])->dequantize);
+}
+
+/* the config of a GGUF input, through the engine's reader; NULL (with a note) when the engine cannot read it */
+static const rk_hf_config *gguf_config(cvctx *c, const char *in, rk_hf_config *cfg) {
+    rk_model *m = NULL;
+    rk_err e;
+    if (rk_model_load(&m, in, &e)) {
+        rk_cv_logf(&c->lg, RK_LOG_INFO, "no model config from %s (%s); deciding types from names and shapes", in, e.msg);
+        return NULL;
+    }
+    *cfg = *rk_model_config(m);
+    rk_model_free(m);
+    return cfg;
+}
+
 int rk_convert_to_gguf(const char *in, const char *out, const rk_convert_opts *o, rk_err *err) {
     rk_convert_opts defaults;
     if (!o) { rk_convert_opts_init(&defaults); o = &defaults; }
     if (!in || !out) return rk_err_set(err, RK_EINVAL, UINT64_MAX, "convert: input and output paths are required");
-    if (o->outtype != RK_CONVERT_AUTO && o->outtype != RK_DTYPE_F32 && o->outtype != RK_DTYPE_F16 &&
+    if (!o->tensor_type && o->outtype != RK_CONVERT_AUTO && o->outtype != RK_DTYPE_F32 && o->outtype != RK_DTYPE_F16 &&
         o->outtype != RK_DTYPE_BF16 && o->outtype != RK_DTYPE_Q8_0)
         return rk_err_set(err, RK_EINVAL, UINT64_MAX, "convert: output type %s is not one of f32, f16, bf16, q8_0, auto",
                           rk_dtype_name(o->outtype));
@@ -247,43 +364,65 @@ int rk_convert_to_gguf(const char *in, const char *out, const rk_convert_opts *o
     c.err = err;
     c.lg = (rk_cv_log){ o->log, o->log_user };
     c.threads = o->threads > 0 ? o->threads : omp_get_max_threads();
+    c.quant = o->tensor_type != NULL;
+    c.im = o->imatrix;
     rk_hf_config cfg;
     rk_hf_tokenizer *tok = NULL;
     rk_cv_plan plan = { 0 };
     char *name = NULL;
     int rc = rk_ckpt_open(&c.ck, in, err);
     if (rc) return rc;
-    if (rk_ckpt_format_of(c.ck) == RK_CKPT_GGUF) {
+    const int from_gguf = rk_ckpt_format_of(c.ck) == RK_CKPT_GGUF;
+    if (from_gguf && !c.quant) {
         rc = rk_err_file(err, RK_EINVAL, in, UINT64_MAX, "is already a GGUF file; convert reads Hugging Face checkpoints");
         goto fail;
     }
-    if ((rc = rk_hf_config_load(&cfg, rk_ckpt_dir(c.ck), err))) goto fail;
-    c.cfg = &cfg;
-    rk_ckpt_set_fp8_block(c.ck, cfg.fp8_block_rows, cfg.fp8_block_cols);
-    if ((rc = rk_hf_tokenizer_load(&tok, rk_ckpt_dir(c.ck), &cfg, err))) goto fail;
-    if (tok->pre_guessed)
-        rk_cv_logf(&c.lg, RK_LOG_WARN, "tokenizer.json pre-tokenizer not recognised; using the %s default '%s'",
-                   rk_hf_arch_name(cfg.arch), tok->pre);
-    rk_cv_logf(&c.lg, RK_LOG_INFO, "%s: %s (%s), %lld layers, vocab %zu (%zu padded), tokenizer pre '%s'",
-               rk_ckpt_path(c.ck), cfg.model_type, rk_hf_arch_name(cfg.arch), (long long)cfg.num_hidden_layers, tok->n_vocab,
-               tok->n_pad, tok->pre);
-    if ((rc = rk_cv_build_plan(&plan, c.ck, &cfg, o->outtype, &c.lg, err))) goto fail;
-    if (!(name = o->name ? rk_strdup(o->name) : default_name(in))) { rc = rk_err_set(err, RK_ENOMEM, UINT64_MAX, "out of memory"); goto fail; }
+    if (from_gguf) {
+        register_decoders();
+        c.cfg = gguf_config(&c, in, &cfg);
+        rk_cv_logf(&c.lg, RK_LOG_INFO, "%s: GGUF, %zu tensors", rk_ckpt_path(c.ck), rk_ckpt_count(c.ck));
+        if ((rc = rk_cv_build_plan_gguf(&plan, c.ck, err))) goto fail;
+    } else {
+        if ((rc = rk_hf_config_load(&cfg, rk_ckpt_dir(c.ck), err))) goto fail;
+        c.cfg = &cfg;
+        rk_ckpt_set_fp8_block(c.ck, cfg.fp8_block_rows, cfg.fp8_block_cols);
+        if ((rc = rk_hf_tokenizer_load(&tok, rk_ckpt_dir(c.ck), &cfg, err))) goto fail;
+        if (tok->pre_guessed)
+            rk_cv_logf(&c.lg, RK_LOG_WARN, "tokenizer.json pre-tokenizer not recognised; using the %s default '%s'",
+                       rk_hf_arch_name(cfg.arch), tok->pre);
+        rk_cv_logf(&c.lg, RK_LOG_INFO, "%s: %s (%s), %lld layers, vocab %zu (%zu padded), tokenizer pre '%s'",
+                   rk_ckpt_path(c.ck), cfg.model_type, rk_hf_arch_name(cfg.arch), (long long)cfg.num_hidden_layers, tok->n_vocab,
+                   tok->n_pad, tok->pre);
+        if ((rc = rk_cv_build_plan(&plan, c.ck, &cfg, c.quant ? RK_DTYPE_F32 : o->outtype, &c.lg, err))) goto fail;
+    }
+    if (c.quant && (rc = decide_types(&c, &plan, o))) goto fail;
     if ((rc = rk_gguf_writer_init(&c.w, err))) goto fail;
-    if ((rc = rk_cv_write_kv(c.w, &cfg, tok, name, plan.file_type, err))) goto fail;
-    rk_hf_tokenizer_free(tok);   /* the writer holds its own copies */
-    tok = NULL;
+    if (from_gguf) {
+        if ((rc = rk_cv_copy_kv(c.w, rk_ckpt_gguf(c.ck), plan.file_type, err))) goto fail;   /* general.name kept */
+    } else {
+        if (!(name = o->name ? rk_strdup(o->name) : default_name(in))) { rc = rk_err_set(err, RK_ENOMEM, UINT64_MAX, "out of memory"); goto fail; }
+        if ((rc = rk_cv_write_kv(c.w, &cfg, tok, name, plan.file_type, err))) goto fail;
+        rk_hf_tokenizer_free(tok);   /* the writer holds its own copies */
+        tok = NULL;
+    }
+    if (o->extra_kv && (rc = o->extra_kv(o->extra_kv_user, c.w, err))) goto fail;
     for (size_t i = 0; i < plan.n; i++) {
         const rk_cv_item *it = &plan.items[i];
         if ((rc = rk_gguf_writer_add_tensor(c.w, it->name, it->type, it->n_dims, it->ne, err))) goto fail;
     }
     if ((rc = rk_gguf_writer_begin(c.w, out, 32, err))) goto fail;
+    int64_t missing = 0;
     for (size_t i = 0; i < plan.n; i++) {
         log_item(&c, i, plan.n, &plan.items[i]);
+        c.cur = &plan.items[i];
+        c.row_base = 0;
+        if (c.quant && (rc = load_importance(&c, c.cur, &missing))) goto fail;
         if ((rc = produce(&c, &plan.items[i]))) goto fail;
         if (rk_interrupted()) { rc = rk_err_set(err, RK_EINTR, UINT64_MAX, "interrupted"); goto fail; }
     }
     if ((rc = rk_gguf_writer_finish(c.w, err))) goto fail;
+    if (c.im && missing)
+        rk_cv_logf(&c.lg, RK_LOG_INFO, "%lld quantized tensors had no imatrix entry (quantized without importance)", (long long)missing);
     rk_cv_logf(&c.lg, RK_LOG_INFO, "wrote %s: %zu tensors", out, plan.n);
 fail:
     rk_gguf_writer_free(c.w);
@@ -293,6 +432,7 @@ fail:
     free(c.s.a);
     free(c.s.b);
     free(c.s.o);
+    free(c.imp);
     rk_ckpt_close(c.ck);
     return rc;
 }

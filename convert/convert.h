@@ -18,15 +18,44 @@
 enum { RK_LOG_INFO = 0, RK_LOG_WARN = 1, RK_LOG_TENSOR = 2 /* one line per output tensor */ };
 typedef void (*rk_convert_log_fn)(void *user, int level, const char *msg);
 
+/* ---- quantization hooks (used by `r1kit quantize`, quantize/recipe.h; unset = plain convert) ----
+ * tensor_type is the per-tensor decision point: called once for every output tensor, in output order, after
+ * the plan is built and before any byte is written, with the tensor's GGUF name and shape (ne innermost first).
+ * It returns 0 and sets *type (F32, F16, BF16 or a block type of quantize/quants.h whose block divides ne[0]),
+ * or an RK_E* code with err filled, which aborts the conversion. */
+struct rk_gguf_writer;
+struct rk_imatrix;
+typedef struct rk_convert_tensor {
+    const char *name;            /* GGUF name */
+    uint32_t n_dims;
+    const int64_t *ne;           /* [n_dims], innermost first */
+    int src_dtype;               /* stored dtype of the (first) source tensor */
+    const rk_hf_config *cfg;     /* the model's config; NULL when it could not be read from a GGUF input */
+} rk_convert_tensor;
+typedef int (*rk_convert_type_fn)(void *user, const rk_convert_tensor *t, int *type, rk_err *err);
+/* extra KVs, written after the standard ones (all tensor_type calls have been made by then) */
+typedef int (*rk_convert_kv_fn)(void *user, struct rk_gguf_writer *w, rk_err *err);
+
 typedef struct rk_convert_opts {
     int outtype;             /* RK_DTYPE_F32, F16, BF16, Q8_0 or RK_CONVERT_AUTO (GGUF); safetensors ignores it */
     int threads;             /* OpenMP threads for encoding; 0 = default */
     rk_convert_log_fn log;   /* may be NULL */
     void *log_user;
     const char *name;        /* general.name; NULL = the input folder's name */
+    /* quantization (GGUF output only). With tensor_type set, outtype is ignored, the input may also be a GGUF
+     * file (its KVs are copied, its tensors re-encoded; block types are dequantized first), block types are
+     * encoded with quantize/quants.h's fast quantizers, row by row, with the importance vector of imatrix
+     * (per expert for stacked experts) when imatrix has an entry for the tensor, and general.file_type is
+     * file_type. Without an imatrix, each type with wants_imatrix is warned about once. */
+    rk_convert_type_fn tensor_type;
+    void *tensor_type_user;
+    uint32_t file_type;
+    const struct rk_imatrix *imatrix;   /* may be NULL */
+    rk_convert_kv_fn extra_kv;          /* may be NULL */
+    void *extra_kv_user;
 } rk_convert_opts;
 
-void rk_convert_opts_init(rk_convert_opts *o);    /* outtype AUTO, threads 0, no log */
+void rk_convert_opts_init(rk_convert_opts *o);    /* outtype AUTO, threads 0, no log, no quantization hooks */
 /* "f32", "f16", "bf16", "q8_0", "auto" (case-insensitive) → outtype; RK_DTYPE_INVALID if unknown */
 int rk_convert_outtype_from_name(const char *s);
 
