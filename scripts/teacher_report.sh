@@ -83,7 +83,7 @@ sample() { $R generate teacher --prompt "$1" -n 48 "${@:2}" 2>/dev/null; }
   echo
   echo "From \`docs/teacher-train-log.jsonl\` (the run's JSON log): held-out loss every 200 steps."
   echo
-  echo "| step | train loss | held-out loss | held-out PPL (256-token windows, all positions) |"
+  echo "| step | train loss | held-out loss | held-out PPL (first 64 windows of 256 tokens, all positions) |"
   echo "|---:|---:|---:|---:|"
   grep '"event":"eval"' docs/teacher-train-log.jsonl | while read -r l; do
     s=$(echo "$l" | grep -o '"step":[0-9]*' | cut -d: -f2)
