@@ -36,14 +36,6 @@ const char rk_usage_imatrix[] =
     "\n"
     "exit codes: 0 ok, 2 usage (also: text too short), 3 bad model/text, 4 cannot read or write a file, 5 out of memory\n";
 
-static int32_t chunk_bos(const rk_tokenizer *tok) {
-    int32_t *ids = NULL, bos = rk_tokenizer_bos_id(tok), out = -1;
-    size_t n = 0;
-    if (bos >= 0 && rk_tokenizer_encode(tok, "", 0, 1, &ids, &n, NULL) == 0 && n > 0 && ids[0] == bos) out = bos;
-    free(ids);
-    return out;
-}
-
 typedef struct progress_ctx { const rk_imatrix *im; int64_t n_ctx; } progress_ctx;
 
 static void on_chunk(void *user, const rk_ppl_chunk *c) {
@@ -161,7 +153,7 @@ int rk_cmd_imatrix(int argc, char **argv) {
     /* logits rows per forward: all of a chunk, unless that passes ~64 MB */
     int64_t n_batch = ((int64_t)16 << 20) / (rk_model_vocab(m) > 0 ? rk_model_vocab(m) : 1);
     if (n_batch < 1) n_batch = 1;
-    rk_ppl_opts po = { n_ctx, n_chunks, n_batch < n_ctx ? n_batch : n_ctx, chunk_bos(tok) };
+    rk_ppl_opts po = { n_ctx, n_chunks, n_batch < n_ctx ? n_batch : n_ctx, rk_tokenizer_leading_bos(tok) };
     progress_ctx pc = { im, n_ctx };
     rk_model_routing_reset(m);
     rk_imatrix_attach(im, m);

@@ -31,15 +31,6 @@ const char rk_usage_perplexity[] =
     "  --routing     MoE models: print how often each routed expert was chosen, per layer (a markdown table)\n"
     "  --json        print the result as one JSON document on stdout (with --routing: the counts too)\n";
 
-/* Whether encode(add_special) starts with BOS: llama-perplexity replaces each chunk's first token with BOS then. */
-static int32_t chunk_bos(const rk_tokenizer *tok) {
-    int32_t *ids = NULL, bos = rk_tokenizer_bos_id(tok), out = -1;
-    size_t n = 0;
-    if (bos >= 0 && rk_tokenizer_encode(tok, "", 0, 1, &ids, &n, NULL) == 0 && n > 0 && ids[0] == bos) out = bos;
-    free(ids);
-    return out;
-}
-
 static void on_chunk(void *user, const rk_ppl_chunk *c) {
     (void)user;
     fprintf(stderr, "[%lld/%lld] PPL %.4f (this chunk %.4f), %.2f s\n", (long long)c->index + 1, (long long)c->n_chunks,
@@ -140,7 +131,7 @@ int rk_cmd_perplexity(int argc, char **argv) {
         }
     fprintf(stderr, "%s: %zu tokens, ctx %lld, %s kernels, %d threads\n", text_path, n_ids, (long long)n_ctx, rk_kernels_isa(),
             omp_get_max_threads());
-    rk_ppl_opts po = { n_ctx, n_chunks, n_batch, chunk_bos(tok) };
+    rk_ppl_opts po = { n_ctx, n_chunks, n_batch, rk_tokenizer_leading_bos(tok) };
     if ((rc = rk_perplexity(m, ids, (int64_t)n_ids, &po, on_chunk, NULL, NULL, &res, &err))) goto fail;
     if (json) {
         cJSON *j = cJSON_CreateObject();

@@ -219,15 +219,7 @@ int rk_cmd_train(int argc, char **argv) {
         goto fail;
     }
     /* windows start with BOS when the tokenizer adds one (what generate and perplexity feed the model) */
-    int32_t bos = -1;
-    {
-        int32_t *ids = NULL;
-        size_t nid = 0;
-        if (!no_bos && rk_tokenizer_bos_id(tok) >= 0 && rk_tokenizer_encode(tok, "", 0, 1, &ids, &nid, NULL) == 0 &&
-            nid > 0 && ids[0] == rk_tokenizer_bos_id(tok))
-            bos = ids[0];
-        free(ids);
-    }
+    const int32_t bos = no_bos ? -1 : rk_tokenizer_leading_bos(tok);
     lo.first_token = bos;
     rk_data_opts dop = { holdout, 0, heldout, bos >= 0, bos };
     if ((rc = rk_data_open(&d, texts, n_texts, tok, &dop, &err))) goto fail;

@@ -377,3 +377,11 @@ int rk_tokenizer_is_special(const rk_tokenizer *t, int32_t id) {
 int64_t rk_tokenizer_vocab_size(const rk_tokenizer *t) { return t ? (int64_t)t->n_ids : 0; }
 int32_t rk_tokenizer_bos_id(const rk_tokenizer *t) { return t ? t->bos_id : -1; }
 int32_t rk_tokenizer_eos_id(const rk_tokenizer *t) { return t ? t->eos_id : -1; }
+
+int32_t rk_tokenizer_leading_bos(const rk_tokenizer *t) {
+    int32_t *ids = NULL, bos = rk_tokenizer_bos_id(t), out = -1;
+    size_t n = 0;
+    if (bos >= 0 && rk_tokenizer_encode(t, "", 0, 1, &ids, &n, NULL) == 0 && n > 0 && ids[0] == bos) out = bos;
+    free(ids);
+    return out;
+}

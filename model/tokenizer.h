@@ -56,6 +56,9 @@ int rk_tokenizer_is_special(const rk_tokenizer *t, int32_t id);
 int64_t rk_tokenizer_vocab_size(const rk_tokenizer *t);   /* highest id + 1 */
 int32_t rk_tokenizer_bos_id(const rk_tokenizer *t);       /* -1 = none */
 int32_t rk_tokenizer_eos_id(const rk_tokenizer *t);       /* -1 = none */
+/* The BOS id when encode(add_special = 1) puts BOS first (what a sequence starts with in generation and in
+ * llama-perplexity's chunks), else -1. */
+int32_t rk_tokenizer_leading_bos(const rk_tokenizer *t);
 
 #ifdef __cplusplus
 }
