@@ -65,11 +65,7 @@ static int copy_file(const char *src, const char *dst, rk_err *err) {
     uint64_t n = 0;
     int rc = rk_read_file(src, (uint64_t)1 << 31, &buf, &n, err);
     if (rc) return rc;
-    rk_outfile of;
-    if (!(rc = rk_outfile_open(&of, dst, err))) {
-        if ((rc = rk_outfile_write(&of, buf, (size_t)n, err))) rk_outfile_abort(&of);
-        else rc = rk_outfile_commit(&of, err);
-    }
+    rc = rk_write_file_atomic(dst, buf, (size_t)n, err);
     free(buf);
     return rc;
 }
@@ -91,13 +87,7 @@ static int write_generation_config(const char *out, const rk_tokenizer *tok, rk_
     cJSON_AddNumberToObject(j, "top_p", 0.95);
     char *txt = cJSON_Print(j), *p = rk_path_join(out, "generation_config.json");
     cJSON_Delete(j);
-    int rc = 0;
-    rk_outfile of;
-    if (!txt || !p) rc = rk_err_set(err, RK_ENOMEM, UINT64_MAX, "out of memory");
-    else if (!(rc = rk_outfile_open(&of, p, err))) {
-        if ((rc = rk_outfile_write(&of, txt, strlen(txt), err))) rk_outfile_abort(&of);
-        else rc = rk_outfile_commit(&of, err);
-    }
+    int rc = !txt || !p ? rk_err_set(err, RK_ENOMEM, UINT64_MAX, "out of memory") : rk_write_file_atomic(p, txt, strlen(txt), err);
     free(txt), free(p);
     return rc;
 }

@@ -421,3 +421,14 @@ int rk_read_file(const char *path, uint64_t max_bytes, char **out, uint64_t *out
     if (out_len) *out_len = n;
     return 0;
 }
+
+int rk_write_file_atomic(const char *path, const void *data, size_t n, rk_err *err) {
+    rk_outfile o;
+    int rc = rk_outfile_open(&o, path, err);
+    if (rc) return rc;
+    if ((rc = rk_outfile_write(&o, data, n, err))) {
+        rk_outfile_abort(&o);
+        return rc;
+    }
+    return rk_outfile_commit(&o, err);
+}

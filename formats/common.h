@@ -119,6 +119,8 @@ void rk_outfile_install_signal_handlers(void);
 int rk_interrupted(void);                            /* nonzero after SIGINT/SIGTERM was received */
 /* Write all of buf or fail with RK_EIO naming o->path. */
 int rk_outfile_write(rk_outfile *o, const void *buf, size_t n, rk_err *err);
+/* The whole of data[0..n) to path through an rk_outfile (temp file beside it, fsync, rename; nothing left on error). */
+int rk_write_file_atomic(const char *path, const void *data, size_t n, rk_err *err);
 
 /* Small helpers */
 char *rk_strdup(const char *s);                      /* NULL on NULL/OOM */

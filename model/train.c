@@ -500,16 +500,10 @@ static int write_config(const rk_train *t, const char *dir, int dtype, rk_err *e
     }
     char *txt = cJSON_Print(j), *path = rk_path_join(dir, "config.json");
     cJSON_Delete(j);
-    int rc = 0;
-    rk_outfile of;
-    if (!txt || !path) { rc = rk_err_set(err, RK_ENOMEM, UINT64_MAX, "out of memory"); goto done; }
-    if ((rc = rk_outfile_open(&of, path, err))) goto done;
-    if ((rc = rk_outfile_write(&of, txt, strlen(txt), err)) || (rc = rk_outfile_write(&of, "\n", 1, err))) {
-        rk_outfile_abort(&of);
-        goto done;
-    }
-    rc = rk_outfile_commit(&of, err);
-done:
+    const size_t n = txt ? strlen(txt) : 0;
+    if (txt) txt[n] = '\n';   /* cJSON's terminator becomes the final newline */
+    const int rc = !txt || !path ? rk_err_set(err, RK_ENOMEM, UINT64_MAX, "out of memory")
+                                 : rk_write_file_atomic(path, txt, n + 1, err);
     free(txt);
     free(path);
     return rc;

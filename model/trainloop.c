@@ -114,14 +114,6 @@ static cJSON *opts_json(const rk_loop_opts *o) {
     return j;
 }
 
-static int write_text_file(const char *path, const char *txt, rk_err *err) {
-    rk_outfile of;
-    int rc = rk_outfile_open(&of, path, err);
-    if (rc) return rc;
-    if ((rc = rk_outfile_write(&of, txt, strlen(txt), err))) { rk_outfile_abort(&of); return rc; }
-    return rk_outfile_commit(&of, err);
-}
-
 static int save_ckpt(const rk_train *t, const rk_loop_opts *o, int64_t step, const rk_rng *rng, const float *m,
                      const float *v, int64_t n, rk_err *err) {
     char *cdir = NULL, *tmp = NULL, *fin = NULL, *p = NULL;
@@ -171,7 +163,7 @@ static int save_ckpt(const rk_train *t, const rk_loop_opts *o, int64_t step, con
         char *txt = cJSON_Print(j);
         cJSON_Delete(j);
         if (!txt || !(p = join(tmp, "state.json"))) { free(txt); rc = rk_err_set(err, RK_ENOMEM, UINT64_MAX, "out of memory"); goto done; }
-        rc = write_text_file(p, txt, err);
+        rc = rk_write_file_atomic(p, txt, strlen(txt), err);
         free(txt);
         if (rc) goto done;
     }
@@ -187,7 +179,7 @@ static int save_ckpt(const rk_train *t, const rk_loop_opts *o, int64_t step, con
     {
         char line[80];
         snprintf(line, sizeof line, "%s\n", name);
-        if ((rc = write_text_file(p, line, err))) goto done;
+        if ((rc = rk_write_file_atomic(p, line, strlen(line), err))) goto done;
     }
     /* older checkpoints go once `latest` names the new one */
     DIR *d = opendir(cdir);
