@@ -15,6 +15,7 @@ typedef enum rk_cv_kind {
     RK_CV_K_B = 3,        /* kv_b_proj → attn_k_b [H, kv_lora, nope] (K part, transposed per head) */
     RK_CV_V_B = 4,        /* kv_b_proj → attn_v_b [H, v_head, kv_lora] */
     RK_CV_ROPE_FREQS = 5, /* llama3 rope factors, generated */
+    RK_CV_SLICE = 6,      /* one expert of a stacked GGUF source [E, out, in]: matrix `slice` */
 } rk_cv_kind;
 
 typedef struct rk_cv_item {
@@ -29,6 +30,7 @@ typedef struct rk_cv_item {
     int64_t n_srcs;
     int64_t heads;        /* PERMUTE / K_B / V_B */
     int64_t nope, vdim;   /* K_B / V_B */
+    int64_t slice;        /* SLICE: the expert */
     int fell_back;        /* Q8_0 requested but rows are not multiples of 32 → F16 */
     int64_t order_layer;  /* sort key: -1 token_embd/rope_freqs, layer index, INT64_MAX output */
     size_t order_seq;
@@ -55,6 +57,11 @@ void rk_cv_plan_free(rk_cv_plan *p);
  * when it can, all rows for tensors that are not memory-mapped (PyTorch zip). Always >= 1 when t has rows. */
 int64_t rk_cv_chunk_rows(const rk_ckpt_tensor *t);
 void rk_cv_llama3_rope_factors(const rk_hf_config *cfg, float *out, int64_t n);
+
+/* r1kit's per-expert layout (convert.h, RK_CONVERT_EXPERTS_SPLIT): every blk.N.ffn_{gate,up,down}_exps item is
+ * replaced, in place, by one 2-D item per expert named blk.N.ffn_{gate,up,down}.E.weight (STACK → COPY of the
+ * expert's source, a 3-D GGUF COPY → SLICE). */
+int rk_cv_split_experts(rk_cv_plan *p, rk_err *err);
 
 /* convert_gguf.c — GGUF input (quantize mode): one COPY item per tensor in file order, KVs copied */
 int rk_cv_build_plan_gguf(rk_cv_plan *p, rk_ckpt *ck, rk_err *err);

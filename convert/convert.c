@@ -22,6 +22,7 @@
 #include "model/model.h"
 #include "quantize/blocks.h"
 #include "quantize/imatrix.h"
+#include "quantize/recipe.h"
 #include "quantize/quants.h"
 
 void rk_convert_opts_init(rk_convert_opts *o) {
@@ -71,6 +72,10 @@ typedef struct cvctx {
     float *imp;              /* [n_mat][ne0] importance of cur, or NULL */
     size_t nimp;             /* capacity in bytes */
     int has_imp;
+    /* measurement pass (opts.measure) */
+    const rk_convert_opts *o;
+    int measuring;
+    int64_t meas_mat, meas_row;   /* where the next produced row goes */
 } cvctx;
 
 /* ---- quantize mode: block types row by row, each row with the importance of its matrix (expert) ----
@@ -103,25 +108,12 @@ static int quant_encode(cvctx *c, const rk_qtype *q, const float *x, int64_t n, 
 static int load_importance(cvctx *c, const rk_cv_item *it, int64_t *missing) {
     c->has_imp = 0;
     if (!c->im || !rk_qtype_get(it->type)) return 0;
-    const int64_t ne0 = it->ne[0], ne1 = it->n_dims >= 2 ? it->ne[1] : 1;
     int64_t mats = 1;
     for (uint32_t d = 2; d < it->n_dims; d++) mats *= it->ne[d];
-    rk_imatrix_entry e;
-    if (rk_imatrix_find(c->im, it->name, &e)) { (*missing)++; return 0; }
-    (void)ne1;
-    if (e.cols * e.n_mat != ne0 * mats)   /* one value per input column of each matrix, nothing left over */
-        return rk_err_set(c->err, RK_ECORRUPT, UINT64_MAX,
-                          "the imatrix does not fit tensor '%s': its entry holds %lld x %lld values, the tensor needs %lld x %lld "
-                          "(an imatrix of another model?)", it->name, (long long)e.n_mat, (long long)e.cols, (long long)mats,
-                          (long long)ne0);
-    int rc = grow((void **)&c->imp, &c->nimp, (size_t)(mats * ne0) * sizeof(float), c->err);
-    for (int64_t m = 0; !rc && m < mats; m++) {
-        rk_err e2;
-        if (rk_imatrix_importance(c->im, it->name, m, c->imp + m * ne0, ne0, NULL, &e2))
-            rc = rk_err_set(c->err, RK_ECORRUPT, UINT64_MAX, "the imatrix does not fit tensor '%s' (ne0 %lld, %lld matrices): %s",
-                            it->name, (long long)ne0, (long long)mats, e2.msg);
-    }
-    c->has_imp = rc == 0;
+    int found = 0, rc = grow((void **)&c->imp, &c->nimp, (size_t)(mats * it->ne[0]) * sizeof(float), c->err);
+    if (!rc) rc = rk_imatrix_tensor_importance(c->im, it->name, it->n_dims, it->ne, c->imp, &found, c->err);
+    if (!rc && !found) (*missing)++;
+    c->has_imp = !rc && found;
     return rc;
 }
 
@@ -152,7 +144,26 @@ static int encode(cvctx *c, int type, const float *x, int64_t n, void *dst) {
     return bad ? rk_err_set(c->err, RK_EINVAL, UINT64_MAX, "internal: f32 → %s conversion failed", rk_dtype_name(type)) : 0;
 }
 
+/* measuring: hand the rows to opts.measure, split at matrix boundaries, rows past measure_max_rows dropped */
+static int measure_rows(cvctx *c, const float *x, int64_t n) {
+    const rk_cv_item *it = c->cur;
+    const int64_t ne0 = it->ne[0], ne1 = it->n_dims >= 2 ? it->ne[1] : 1, max = c->o->measure_max_rows;
+    rk_convert_tensor t = { it->name, it->n_dims, it->ne, it->src_dtype, c->cfg };
+    for (int64_t r = 0, rows = n / ne0; r < rows;) {
+        if (c->meas_row >= ne1) c->meas_mat++, c->meas_row = 0;
+        int64_t k = ne1 - c->meas_row < rows - r ? ne1 - c->meas_row : rows - r;
+        int64_t use = max > 0 ? (max - c->meas_row < k ? max - c->meas_row : k) : k;
+        if (use > 0) {
+            int rc = c->o->measure(c->o->measure_user, &t, c->meas_mat, c->meas_row, use, x + r * ne0, c->err);
+            if (rc) return rc;
+        }
+        c->meas_row += k, r += k;
+    }
+    return 0;
+}
+
 static int encode_write(cvctx *c, int type, const float *x, int64_t n) {
+    if (c->measuring) return measure_rows(c, x, n);
     uint64_t nbytes;
     if (rk_dtype_nbytes(type, (uint64_t)n, &nbytes))
         return rk_err_set(c->err, RK_EINVAL, UINT64_MAX, "internal: %lld elements are not whole %s blocks", (long long)n,
@@ -193,7 +204,10 @@ int64_t rk_cv_chunk_rows(const rk_ckpt_tensor *t) {
 }
 
 static int copy_rows(cvctx *c, const rk_ckpt_tensor *t, int type) {
-    const int64_t rows = t->n_dims == 0 ? 1 : t->shape[0];
+    int64_t rows = t->n_dims == 0 ? 1 : t->shape[0];
+    /* measuring a matrix (2-D source): read only the rows that will be measured */
+    if (c->measuring && c->o->measure_max_rows > 0 && t->n_dims == 2 && rows > c->o->measure_max_rows)
+        rows = c->o->measure_max_rows;
     if (rows == 0 || t->numel == 0) return 0;
     const int64_t row_len = (int64_t)(t->numel / (uint64_t)rows), chunk = rk_cv_chunk_rows(t);
     int rc = grow((void **)&c->s.a, &c->s.na, (size_t)(chunk * row_len) * sizeof(float) + 1, c->err);
@@ -264,11 +278,23 @@ static int produce(cvctx *c, const rk_cv_item *it) {
     case RK_CV_STACK:
         for (int64_t e = 0; e < it->n_srcs; e++) {
             t = rk_ckpt_tensor_at(c->ck, (size_t)it->srcs[e]);
+            c->meas_mat = e, c->meas_row = 0;
             if (t->n_dims != 2 || t->shape[0] != it->ne[1] || t->shape[1] != it->ne[0])
                 return rk_err_set(c->err, RK_ECORRUPT, UINT64_MAX, "expert tensor '%s' differs in shape from expert 0", t->name);
             if ((rc = copy_rows(c, t, it->type))) return rc;
         }
         return 0;
+    case RK_CV_SLICE: {   /* expert `slice` of a stacked [E, out, in] source: one "row" of the source */
+        t = rk_ckpt_tensor_at(c->ck, (size_t)it->src);
+        if (t->n_dims != 3 || it->slice < 0 || it->slice >= t->shape[0] || t->shape[1] != it->ne[1] || t->shape[2] != it->ne[0])
+            return rk_err_set(c->err, RK_ECORRUPT, UINT64_MAX, "tensor '%s' is not a stack of %lld x %lld matrices", t->name,
+                              (long long)it->ne[1], (long long)it->ne[0]);
+        const int64_t n = it->ne[0] * it->ne[1];
+        if ((rc = grow((void **)&c->s.a, &c->s.na, (size_t)n * sizeof(float) + 1, c->err))) return rc;
+        rc = rk_ckpt_read_f32_rows(c->ck, t, it->slice, 1, c->s.a, c->err);
+        rk_ckpt_release(c->ck, t);
+        return rc ? rc : encode_write(c, it->type, c->s.a, n);
+    }
     case RK_CV_ROPE_FREQS:
         if ((rc = grow((void **)&c->s.b, &c->s.nb, (size_t)it->ne[0] * sizeof(float) + 1, c->err))) return rc;
         rk_cv_llama3_rope_factors(c->cfg, c->s.b, it->ne[0]);
@@ -322,6 +348,22 @@ static int decide_types(cvctx *c, rk_cv_plan *plan, const rk_convert_opts *o) {
         it->fell_back = 0;
     }
     plan->file_type = o->file_type;
+    if (o->file_type == RK_CONVERT_FTYPE_MOSTLY) {   /* the type that holds the most bytes names the file */
+        uint64_t by[RK_DTYPE_LIMIT] = { 0 };
+        int best = RK_DTYPE_F32;
+        for (size_t i = 0; i < plan->n; i++) {
+            const rk_cv_item *it = &plan->items[i];
+            uint64_t b = 0;
+            if (it->type < 0 || it->type >= RK_DTYPE_LIMIT || it->n_dims < 2) continue;
+            int64_t n = 1;
+            for (uint32_t d = 0; d < it->n_dims; d++) n *= it->ne[d];
+            rk_dtype_nbytes(it->type, (uint64_t)n, &b);
+            by[it->type] += b;
+        }
+        for (int t = 0; t < RK_DTYPE_LIMIT; t++)
+            if (by[t] > by[best]) best = t;
+        plan->file_type = rk_recipe_file_type_of(best);
+    }
     if (o->imatrix) return 0;
     int warned[RK_DTYPE_LIMIT] = { 0 };
     for (size_t i = 0; i < plan->n; i++) {
@@ -331,6 +373,21 @@ static int decide_types(cvctx *c, rk_cv_plan *plan, const rk_convert_opts *o) {
                        q->name);
     }
     return 0;
+}
+
+/* every tensor once through opts.measure, in f32, before any type is decided */
+static int measure_pass(cvctx *c, rk_cv_plan *plan) {
+    c->measuring = 1;
+    int rc = 0;
+    for (size_t i = 0; !rc && i < plan->n; i++) {
+        c->cur = &plan->items[i];
+        c->meas_mat = c->meas_row = 0;
+        rk_cv_logf(&c->lg, RK_LOG_TENSOR, "measuring [%zu/%zu] %s", i + 1, plan->n, c->cur->name);
+        rc = produce(c, c->cur);
+        if (!rc && rk_interrupted()) rc = rk_err_set(c->err, RK_EINTR, UINT64_MAX, "interrupted");
+    }
+    c->measuring = 0;
+    return rc;
 }
 
 static void register_decoders(void) {
@@ -366,6 +423,7 @@ int rk_convert_to_gguf(const char *in, const char *out, const rk_convert_opts *o
     c.threads = o->threads > 0 ? o->threads : omp_get_max_threads();
     c.quant = o->tensor_type != NULL;
     c.im = o->imatrix;
+    c.o = o;
     rk_hf_config cfg;
     rk_hf_tokenizer *tok = NULL;
     rk_cv_plan plan = { 0 };
@@ -395,6 +453,8 @@ int rk_convert_to_gguf(const char *in, const char *out, const rk_convert_opts *o
                    tok->n_pad, tok->pre);
         if ((rc = rk_cv_build_plan(&plan, c.ck, &cfg, c.quant ? RK_DTYPE_F32 : o->outtype, &c.lg, err))) goto fail;
     }
+    if (o->experts == RK_CONVERT_EXPERTS_SPLIT && (rc = rk_cv_split_experts(&plan, err))) goto fail;
+    if (c.quant && o->measure && (rc = measure_pass(&c, &plan))) goto fail;
     if (c.quant && (rc = decide_types(&c, &plan, o))) goto fail;
     if ((rc = rk_gguf_writer_init(&c.w, err))) goto fail;
     if (from_gguf) {

@@ -13,7 +13,8 @@
 #include "formats/common.h"
 #include "formats/hfconfig.h"
 
-#define RK_CONVERT_AUTO (-2)    /* outtype: keep F32/F16/BF16 as stored, FP8 → BF16 */
+#define RK_CONVERT_AUTO (-2)
+#define RK_CONVERT_FTYPE_MOSTLY 0xFFFFFFFFu    /* outtype: keep F32/F16/BF16 as stored, FP8 → BF16 */
 
 enum { RK_LOG_INFO = 0, RK_LOG_WARN = 1, RK_LOG_TENSOR = 2 /* one line per output tensor */ };
 typedef void (*rk_convert_log_fn)(void *user, int level, const char *msg);
@@ -35,6 +36,14 @@ typedef struct rk_convert_tensor {
 typedef int (*rk_convert_type_fn)(void *user, const rk_convert_tensor *t, int *type, rk_err *err);
 /* extra KVs, written after the standard ones (all tensor_type calls have been made by then) */
 typedef int (*rk_convert_kv_fn)(void *user, struct rk_gguf_writer *w, rk_err *err);
+/* measurement pass (the budget allocator, quantize/alloc.h): with measure set, before tensor_type is asked,
+ * every output tensor is produced once in f32 (same element order as written) and handed over in row runs:
+ * rows [row0, row0 + n_rows) of matrix `mat` (the expert of a stacked tensor or the head of a 3-D one; 0 for a
+ * matrix), x = n_rows * ne[0] values, rows of one run never cross matrices. Only the first measure_max_rows rows of
+ * each matrix are handed over (0 = all); for sources that can be read by rows, only those are read. */
+typedef int (*rk_convert_measure_fn)(void *user, const rk_convert_tensor *t, int64_t mat, int64_t row0, int64_t n_rows,
+                                     const float *x, rk_err *err);
+enum { RK_CONVERT_EXPERTS_STACKED = 0, RK_CONVERT_EXPERTS_SPLIT = 1 };
 
 typedef struct rk_convert_opts {
     int outtype;             /* RK_DTYPE_F32, F16, BF16, Q8_0 or RK_CONVERT_AUTO (GGUF); safetensors ignores it */
@@ -49,10 +58,17 @@ typedef struct rk_convert_opts {
      * file_type. Without an imatrix, each type with wants_imatrix is warned about once. */
     rk_convert_type_fn tensor_type;
     void *tensor_type_user;
-    uint32_t file_type;
+    uint32_t file_type;                 /* RK_CONVERT_FTYPE_MOSTLY: from the type that holds the most bytes */
     const struct rk_imatrix *imatrix;   /* may be NULL */
     rk_convert_kv_fn extra_kv;          /* may be NULL */
     void *extra_kv_user;
+    rk_convert_measure_fn measure;      /* may be NULL */
+    void *measure_user;
+    int64_t measure_max_rows;
+    /* RK_CONVERT_EXPERTS_STACKED: llama.cpp's blk.N.ffn_*_exps [in, out, E] (default). RK_CONVERT_EXPERTS_SPLIT:
+     * r1kit's per-expert layout, blk.N.ffn_{gate,up,down}.E.weight [in, out], each expert its own type (the engine
+     * runs it; llama.cpp does not). From a GGUF input, stacked tensors are split; per-expert inputs are kept. */
+    int experts;
 } rk_convert_opts;
 
 void rk_convert_opts_init(rk_convert_opts *o);    /* outtype AUTO, threads 0, no log, no quantization hooks */

@@ -34,6 +34,57 @@ int rk_cv_build_plan_gguf(rk_cv_plan *p, rk_ckpt *ck, rk_err *err) {
     return 0;
 }
 
+/* "blk.N.ffn_gate_exps.weight" → 0 (gate), 1 (up), 2 (down) with *layer; -1 for any other name */
+static int exps_proj(const char *name, long long *layer) {
+    static const char *const k[3] = { "gate", "up", "down" };
+    char proj[8];
+    int used = 0;
+    if (sscanf(name, "blk.%lld.ffn_%4[a-z]_exps.weight%n", layer, proj, &used) != 2 || used <= 0 || name[used]) return -1;
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(proj, k[i])) return i;
+    return -1;
+}
+
+int rk_cv_split_experts(rk_cv_plan *p, rk_err *err) {
+    static const char *const k[3] = { "gate", "up", "down" };
+    size_t extra = 0;
+    long long il;
+    for (size_t i = 0; i < p->n; i++) {
+        const rk_cv_item *it = &p->items[i];
+        int pr = exps_proj(it->name, &il);
+        if (pr < 0 || (it->kind != RK_CV_STACK && !(it->kind == RK_CV_COPY && it->n_dims == 3))) continue;
+        extra += (size_t)it->ne[2] - 1;
+    }
+    if (!extra) return 0;
+    rk_cv_item *out = calloc(p->n + extra, sizeof *out);
+    if (!out) return rk_err_set(err, RK_ENOMEM, UINT64_MAX, "out of memory");
+    size_t n = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        rk_cv_item *it = &p->items[i];
+        int pr = exps_proj(it->name, &il);
+        if (pr < 0 || (it->kind != RK_CV_STACK && !(it->kind == RK_CV_COPY && it->n_dims == 3))) {
+            out[n++] = *it;
+            it->srcs = NULL;
+            continue;
+        }
+        for (int64_t e = 0; e < it->ne[2]; e++) {
+            rk_cv_item *o = &out[n++];
+            *o = *it;
+            o->srcs = NULL, o->n_srcs = 0;
+            snprintf(o->name, sizeof o->name, "blk.%lld.ffn_%s.%lld.weight", il, k[pr], (long long)e);
+            o->n_dims = 2, o->ne[2] = 1;
+            if (it->kind == RK_CV_STACK) o->kind = RK_CV_COPY, o->src = it->srcs[e];
+            else o->kind = RK_CV_SLICE, o->slice = e;
+        }
+        free(it->srcs);
+        it->srcs = NULL;
+    }
+    free(p->items);
+    p->items = out;
+    p->n = p->cap = n;
+    return 0;
+}
+
 static int skip_key(const rk_gguf_str *k) {
     static const char *const exact[] = { "general.file_type", "general.quantization_version", "general.alignment" };
     static const char *const prefix[] = { "quantize.imatrix.", "r1kit.quantize." };

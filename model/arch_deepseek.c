@@ -54,11 +54,12 @@ int rk__deepseek_load_layer(rk_model *m, int64_t il, rk_err *err) {
     if ((rc = rk__get_lin(m, &L->router, NM("mlp.gate.weight"), E, D, err)) ||
         (rc = rk__get_vec(m, &L->score_bias, NM("mlp.gate.e_score_correction_bias"), E, !noaux, err)))
         return rc;
-    for (int64_t e = 0; e < E && m->gguf; e++)
+    const int stacked = m->gguf && rk__gguf_stacked_experts(m, il);
+    for (int64_t e = 0; e < E && stacked; e++)
         if ((rc = rk__gguf_expert(m, &L->eg[e], il, e, 0, I, D, err)) || (rc = rk__gguf_expert(m, &L->eu[e], il, e, 1, I, D, err)) ||
             (rc = rk__gguf_expert(m, &L->ed[e], il, e, 2, D, I, err)))
             return rc;
-    for (int64_t e = 0; e < E && !m->gguf; e++) {
+    for (int64_t e = 0; e < E && !stacked; e++) {
         snprintf(n, sizeof n, "model.layers.%lld.mlp.experts.%lld.gate_proj.weight", (long long)il, (long long)e);
         if ((rc = rk__get_lin(m, &L->eg[e], n, I, D, err))) return rc;
         snprintf(n, sizeof n, "model.layers.%lld.mlp.experts.%lld.up_proj.weight", (long long)il, (long long)e);

@@ -128,6 +128,9 @@ void rk__mlp(rk_model *m, const rk_lin *g, const rk_lin *u, const rk_lin *d, int
 const rk_ckpt_tensor *rk__find(const rk_model *m, const char *hf_name);   /* HF name, translated for GGUF */
 const char *rk__display_name(const rk_model *m, const char *hf_name, char *buf, size_t cap);
 int rk__gguf_config(rk_model *m, rk_err *err);
+/* 1 when layer il holds llama.cpp's stacked blk.N.ffn_*_exps tensors; 0 for r1kit's per-expert layout
+ * (blk.N.ffn_{gate,up,down}.E.weight, each its own type, found through the HF names by rk__find) */
+int rk__gguf_stacked_experts(const rk_model *m, int64_t il);
 int rk__gguf_expert(rk_model *m, rk_lin *l, int64_t il, int64_t e, int which, int64_t rows, int64_t cols, rk_err *err);
 int rk__gguf_kv_split(rk_model *m, rk_layer *L, int64_t il, rk_err *err);
 int rk__gguf_rope_table(rk_model *m, rk_rope_table *t, int64_t n_pos, int *done, rk_err *err);

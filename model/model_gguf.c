@@ -48,6 +48,12 @@ static int translate(const char *hf, char *buf, size_t cap) {
     int used = 0;
     if (sscanf(hf, "model.layers.%lld.%n", &il, &used) != 1 || used <= 0) return 0;
     const char *rest = hf + used;
+    long long e;
+    char proj[8];
+    int used2 = 0;   /* r1kit's per-expert layout: blk.N.ffn_{gate,up,down}.E.weight (docs/quantize.md) */
+    if (sscanf(rest, "mlp.experts.%lld.%4[a-z]_proj.weight%n", &e, proj, &used2) == 2 && used2 > 0 && !rest[used2] &&
+        (!strcmp(proj, "gate") || !strcmp(proj, "up") || !strcmp(proj, "down")))
+        return snprintf(buf, cap, "blk.%lld.ffn_%s.%lld.weight", il, proj, e) > 0;
     for (size_t i = 0; i < sizeof k_names / sizeof k_names[0]; i++)
         if (!strcmp(rest, k_names[i].hf)) return snprintf(buf, cap, "blk.%lld.%s", il, k_names[i].gg) > 0;
     return 0;
@@ -262,6 +268,12 @@ static int view_slice(rk_model *m, rk_lin *l, const char *name, int64_t idx, int
     l->w.data = t->data + (size_t)idx * (size_t)slice;
     l->name = t->name;
     return 0;
+}
+
+int rk__gguf_stacked_experts(const rk_model *m, int64_t il) {
+    char n[96];
+    snprintf(n, sizeof n, "blk.%lld.ffn_gate_exps.weight", (long long)il);
+    return rk_ckpt_find(m->ck, n) != NULL;
 }
 
 int rk__gguf_expert(rk_model *m, rk_lin *l, int64_t il, int64_t e, int which, int64_t rows, int64_t cols, rk_err *err) {

@@ -4,6 +4,7 @@
  * tools/imatrix/imatrix.cpp (save_imatrix, save_imatrix_legacy) and common/imatrix-loader.cpp. */
 #define _GNU_SOURCE
 #include "quantize/imatrix.h"
+#include "quantize/recipe.h"
 
 #include <errno.h>
 #include <math.h>
@@ -665,5 +666,43 @@ int rk_imatrix_load(rk_imatrix **out, const char *path, rk_err *err) {
     }
     qsort(im->e, im->n, sizeof *im->e, cmp_entry);
     *out = im;
+    return 0;
+}
+
+int rk_imatrix_tensor_importance(const rk_imatrix *im, const char *name, uint32_t n_dims, const int64_t *ne, float *out,
+                                 int *found, rk_err *err) {
+    *found = 0;
+    const int64_t ne0 = ne[0];
+    int64_t mats = 1;
+    for (uint32_t d = 2; d < n_dims; d++) mats *= ne[d];
+    rk_imatrix_entry e;
+    char stacked[96];
+    const char *ename = name;
+    int64_t mat0 = 0, il, ex;
+    int pr;
+    static const char *const k[3] = { "gate", "up", "down" };
+    if (rk_imatrix_find(im, name, &e)) {
+        if (!rk_recipe_expert_of(name, &il, &pr, &ex) || ex < 0) return 0;
+        snprintf(stacked, sizeof stacked, "blk.%lld.ffn_%s_exps.weight", (long long)il, k[pr]);
+        if (rk_imatrix_find(im, stacked, &e)) return 0;
+        if (e.cols != ne0 || ex >= e.n_mat || mats != 1)
+            return rk_err_set(err, RK_ECORRUPT, UINT64_MAX,
+                              "the imatrix does not fit tensor '%s': entry '%s' holds %lld x %lld values, the tensor is expert %lld "
+                              "with rows of %lld (an imatrix of another model?)", name, stacked, (long long)e.n_mat,
+                              (long long)e.cols, (long long)ex, (long long)ne0);
+        ename = stacked, mat0 = ex;
+    } else if (e.cols * e.n_mat != ne0 * mats) {   /* one value per input column of each matrix, nothing left over */
+        return rk_err_set(err, RK_ECORRUPT, UINT64_MAX,
+                          "the imatrix does not fit tensor '%s': its entry holds %lld x %lld values, the tensor needs %lld x %lld "
+                          "(an imatrix of another model?)", name, (long long)e.n_mat, (long long)e.cols, (long long)mats,
+                          (long long)ne0);
+    }
+    for (int64_t m = 0; m < mats; m++) {
+        rk_err e2;
+        if (rk_imatrix_importance(im, ename, mat0 + m, out + m * ne0, ne0, NULL, &e2))
+            return rk_err_set(err, RK_ECORRUPT, UINT64_MAX, "the imatrix does not fit tensor '%s' (rows of %lld, %lld matrices): %s",
+                              name, (long long)ne0, (long long)mats, e2.msg);
+    }
+    *found = 1;
     return 0;
 }

@@ -69,6 +69,14 @@ enum {
 int  rk_imatrix_importance(const rk_imatrix *im, const char *name, int64_t mat, float *out, int64_t cols, int *how,
                            rk_err *err);
 
+/* The importance vectors of every matrix of an output tensor `name` (ne innermost first, n_dims 1..4; matrices =
+ * ne[2]·ne[3]): out[mats][ne0]. The entry is the tensor's own, or — for r1kit's per-expert name
+ * blk.N.ffn_X.E.weight — matrix E of the stacked blk.N.ffn_X_exps.weight entry. Returns 0 with *found 1; 0 with
+ * *found 0 when the imatrix has no entry for it; RK_ECORRUPT (naming the tensor and both sizes, "an imatrix of
+ * another model?") when the entry does not fit the tensor. */
+int  rk_imatrix_tensor_importance(const rk_imatrix *im, const char *name, uint32_t n_dims, const int64_t *ne, float *out,
+                                  int *found, rk_err *err);
+
 typedef struct rk_imatrix_routing {
     int64_t layer, n_experts;
     uint64_t tokens;           /* tokens through the layer */

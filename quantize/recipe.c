@@ -26,6 +26,26 @@ uint32_t rk_recipe_file_type(int id) {
     }
 }
 
+uint32_t rk_recipe_file_type_of(int type) {
+    switch (type) {
+    case RK_DTYPE_F32: return 0;
+    case RK_DTYPE_F16: return 1;
+    case RK_DTYPE_Q4_0: return 2;
+    case RK_DTYPE_Q4_1: return 3;
+    case RK_DTYPE_Q8_0: return 7;
+    case RK_DTYPE_Q5_0: return 8;
+    case RK_DTYPE_Q5_1: return 9;
+    case RK_DTYPE_Q2_K: return 10;
+    case RK_DTYPE_Q3_K: return 11;   /* Q3_K_S */
+    case RK_DTYPE_Q4_K: return 14;   /* Q4_K_S */
+    case RK_DTYPE_Q5_K: return 16;   /* Q5_K_S */
+    case RK_DTYPE_Q6_K: return 18;
+    case RK_DTYPE_BF16: return 32;
+    case RK_DTYPE_TQ2_0: return 37;
+    default: return 1024;
+    }
+}
+
 int rk_recipe_init(rk_recipe *r, const char *name, rk_err *err) {
     memset(r, 0, sizeof *r);
     r->id = -1;
@@ -116,6 +136,28 @@ static int block_base(const char *name, char *buf, size_t cap) {
     return 1;
 }
 
+int rk_recipe_expert_of(const char *name, int64_t *layer, int *proj, int64_t *expert) {
+    static const char *const k[3] = { "gate", "up", "down" };
+    long long il, e;
+    char p[8];
+    int used = 0, pr = -1;
+    *expert = -1;
+    if (sscanf(name, "blk.%lld.ffn_%4[a-z]_exps.weight%n", &il, p, &used) == 2 && used > 0 && !name[used]) {
+        e = -1;
+    } else {
+        used = 0;
+        if (sscanf(name, "blk.%lld.ffn_%4[a-z].%lld.weight%n", &il, p, &e, &used) != 3 || used <= 0 || name[used] || e < 0)
+            return 0;
+    }
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(p, k[i])) pr = i;
+    if (pr < 0 || il < 0) return 0;
+    if (layer) *layer = il;
+    if (proj) *proj = pr;
+    *expert = e;
+    return 1;
+}
+
 rk_qclass rk_recipe_class(const char *name, uint32_t n_dims) {
     if (n_dims <= 1 || !ends_with(name, ".weight") || ends_with(name, "_norm.weight") || strstr(name, "ffn_gate_inp") ||
         strstr(name, "exp_probs_b") || !strncmp(name, "rope_freqs", 10))
@@ -124,7 +166,8 @@ rk_qclass rk_recipe_class(const char *name, uint32_t n_dims) {
     if (!strcmp(name, "output.weight")) return RK_QCLASS_OUTPUT;
     char base[64];
     if (!block_base(name, base, sizeof base)) return RK_QCLASS_OTHER;
-    if (ends_with(base, "_exps")) return RK_QCLASS_EXPERTS;
+    int64_t e;
+    if (rk_recipe_expert_of(name, NULL, NULL, &e)) return RK_QCLASS_EXPERTS;
     if (ends_with(base, "_shexp")) return RK_QCLASS_SHARED;
     if (!strncmp(base, "attn_", 5)) return RK_QCLASS_ATTN;
     if (!strcmp(base, "ffn_gate") || !strcmp(base, "ffn_up") || !strcmp(base, "ffn_down")) return RK_QCLASS_FFN;

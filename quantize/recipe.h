@@ -6,7 +6,8 @@
  * Rules, in order (llama.cpp's llama-quant.cpp is the model; docs/quantize.md has the table):
  *   1. kept F32: 1-D tensors, norms (*_norm.weight), biases, the MoE router (ffn_gate_inp), the e_score_correction
  *      bias (exp_probs_b), rope_freqs — whatever the recipe or overrides say.
- *   2. the recipe's type for the tensor's class (token_embd, output, routed experts ffn_*_exps, the rest).
+ *   2. the recipe's type for the tensor's class (token_embd, output, routed experts ffn_*_exps or per-expert
+ *      ffn_*.E, the rest).
  *   3. shape fallback when ne0 is not a multiple of the type's block (llama.cpp's tensor_type_fallback):
  *      Q2_K, Q3_K, TQ2_0 → Q4_0 · Q4_K → Q5_0 · Q5_K → Q5_1 · Q6_K → Q8_0; then F16 if ne0 % 32 != 0.
  *   4. overrides REGEX=TYPE (POSIX extended regex, unanchored search on the GGUF name, first match wins),
@@ -57,6 +58,9 @@ const char *rk_recipe_name(int id);                /* "q4"; "?" when unknown */
 /* llama.cpp's LLAMA_FTYPE closest to the recipe: q8_0 7 (MOSTLY_Q8_0), q4 14 (MOSTLY_Q4_K_S), q2-moe 10
  * (MOSTLY_Q2_K), tq2-moe 37 (MOSTLY_TQ2_0). */
 uint32_t rk_recipe_file_type(int id);
+/* LLAMA_FTYPE of a file mostly in one type (llama.h's llama_ftype: Q2_K 10, Q3_K 11 (_S), Q4_K 14 (_S), Q5_K 16
+ * (_S), Q6_K 18, Q8_0 7, TQ2_0 37, ...); 1024 (GUESSED) for a type without one. */
+uint32_t rk_recipe_file_type_of(int type);
 /* "REGEX=TYPE" (the last '=' splits; TYPE as in rk_recipe_type_from_name). RK_EINVAL for a missing '=', an empty
  * regex, a bad regex (regerror's text) or an unknown type. */
 int  rk_recipe_add_override(rk_recipe *r, const char *spec, rk_err *err);
@@ -67,6 +71,10 @@ int  rk_recipe_type_from_name(const char *s);
 const char *rk_recipe_type_name(int type, char *buf, size_t cap);
 
 rk_qclass rk_recipe_class(const char *name, uint32_t n_dims);
+/* Routed-expert names: llama.cpp's stacked "blk.N.ffn_{gate,up,down}_exps.weight" (1, *expert = -1) and r1kit's
+ * per-expert "blk.N.ffn_{gate,up,down}.E.weight" (1, *expert = E); 0 for any other name. layer/proj (0 gate,
+ * 1 up, 2 down) may be NULL. */
+int rk_recipe_expert_of(const char *name, int64_t *layer, int *proj, int64_t *expert);
 
 typedef struct rk_qdecision {
     int type;               /* the decision */
