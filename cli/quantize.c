@@ -29,6 +29,7 @@ const char rk_usage_quantize[] =
     "                  q2-moe   routed experts (ffn_*_exps) Q2_K; attention, shared experts, dense FFN,\n"
     "                           token_embd Q4_K; output Q6_K\n"
     "                  tq2-moe  routed experts TQ2_0, the rest as q2-moe\n"
+    "                  q2       uniform: every matrix Q2_K, output Q6_K\n"
     "  --bpw B         expert-aware allocation: the type of every tensor (and, with --layout per-expert, of every\n"
     "                  routed expert) chosen to minimise the predicted output error (routing frequency x gate\n"
     "                  weight x imatrix-weighted quantization error, measured on the weights) so that the whole\n"
@@ -284,7 +285,7 @@ int rk_cmd_quantize(int argc, char **argv) {
     const char *in = argv[optind], *out = argv[optind + 1];
     if (!ends_with(out, ".gguf")) { rc = rk_cli_usage_error("quantize", "OUT must end in .gguf: '%s'", out); goto done; }
     if (!!recipe + !!bpw_s + !!size_s != 1) {
-        rc = rk_cli_usage_error("quantize", "give one of --recipe (q8_0, q4, q2-moe, tq2-moe), --bpw B or --size S");
+        rc = rk_cli_usage_error("quantize", "give one of --recipe (q8_0, q4, q2-moe, tq2-moe, q2), --bpw B or --size S");
         goto done;
     }
     /* with a budget, the recipe only supplies the fixed rules (kept F32, overrides) */

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *const g_names[RK_RECIPE_COUNT] = { "q8_0", "q4", "q2-moe", "tq2-moe" };
+static const char *const g_names[RK_RECIPE_COUNT] = { "q8_0", "q4", "q2-moe", "tq2-moe", "q2" };
 
 const char *rk_recipe_name(int id) { return id >= 0 && id < RK_RECIPE_COUNT ? g_names[id] : "?"; }
 
@@ -22,6 +22,7 @@ uint32_t rk_recipe_file_type(int id) {
     case RK_RECIPE_Q4: return 14;       /* LLAMA_FTYPE_MOSTLY_Q4_K_S (Q4_K with a Q6_K output) */
     case RK_RECIPE_Q2_MOE: return 10;   /* LLAMA_FTYPE_MOSTLY_Q2_K */
     case RK_RECIPE_TQ2_MOE: return 37;  /* LLAMA_FTYPE_MOSTLY_TQ2_0 */
+    case RK_RECIPE_Q2: return 10;       /* LLAMA_FTYPE_MOSTLY_Q2_K */
     default: return 1024;               /* LLAMA_FTYPE_GUESSED */
     }
 }
@@ -51,7 +52,7 @@ int rk_recipe_init(rk_recipe *r, const char *name, rk_err *err) {
     r->id = -1;
     for (int i = 0; name && i < RK_RECIPE_COUNT; i++)
         if (!strcasecmp(name, g_names[i])) { r->id = i; return 0; }
-    return rk_err_set(err, RK_EINVAL, UINT64_MAX, "unknown recipe '%s' (known: q8_0, q4, q2-moe, tq2-moe)", name ? name : "");
+    return rk_err_set(err, RK_EINVAL, UINT64_MAX, "unknown recipe '%s' (known: q8_0, q4, q2-moe, tq2-moe, q2)", name ? name : "");
 }
 
 void rk_recipe_free(rk_recipe *r) {
@@ -182,6 +183,7 @@ static int recipe_type(int id, rk_qclass c) {
         return c == RK_QCLASS_EXPERTS ? RK_DTYPE_Q2_K : c == RK_QCLASS_OUTPUT ? RK_DTYPE_Q6_K : RK_DTYPE_Q4_K;
     case RK_RECIPE_TQ2_MOE:
         return c == RK_QCLASS_EXPERTS ? RK_DTYPE_TQ2_0 : c == RK_QCLASS_OUTPUT ? RK_DTYPE_Q6_K : RK_DTYPE_Q4_K;
+    case RK_RECIPE_Q2: return c == RK_QCLASS_OUTPUT ? RK_DTYPE_Q6_K : RK_DTYPE_Q2_K;
     default: return RK_DTYPE_INVALID;
     }
 }

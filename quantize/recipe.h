@@ -24,7 +24,8 @@ typedef enum rk_recipe_id {
     RK_RECIPE_Q4 = 1,       /* Q4_K, output.weight Q6_K */
     RK_RECIPE_Q2_MOE = 2,   /* routed experts Q2_K, the rest as q4 */
     RK_RECIPE_TQ2_MOE = 3,  /* routed experts TQ2_0, the rest as q4 */
-    RK_RECIPE_COUNT = 4,
+    RK_RECIPE_Q2 = 4,       /* uniform: every matrix Q2_K, output.weight Q6_K */
+    RK_RECIPE_COUNT = 5,
 } rk_recipe_id;
 
 /* tensor classes the rules speak of */
@@ -51,11 +52,11 @@ typedef struct rk_recipe {
     size_t n_ov;
 } rk_recipe;
 
-/* name: "q8_0", "q4", "q2-moe", "tq2-moe" (case-insensitive). RK_EINVAL (listing the names) when unknown. */
+/* name: "q8_0", "q4", "q2-moe", "tq2-moe", "q2" (case-insensitive). RK_EINVAL (listing the names) when unknown. */
 int  rk_recipe_init(rk_recipe *r, const char *name, rk_err *err);
 void rk_recipe_free(rk_recipe *r);                 /* NULL ok; r may be zeroed or initialised */
 const char *rk_recipe_name(int id);                /* "q4"; "?" when unknown */
-/* llama.cpp's LLAMA_FTYPE closest to the recipe: q8_0 7 (MOSTLY_Q8_0), q4 14 (MOSTLY_Q4_K_S), q2-moe 10
+/* llama.cpp's LLAMA_FTYPE closest to the recipe: q8_0 7 (MOSTLY_Q8_0), q4 14 (MOSTLY_Q4_K_S), q2-moe and q2 10
  * (MOSTLY_Q2_K), tq2-moe 37 (MOSTLY_TQ2_0). */
 uint32_t rk_recipe_file_type(int id);
 /* LLAMA_FTYPE of a file mostly in one type (llama.h's llama_ftype: Q2_K 10, Q3_K 11 (_S), Q4_K 14 (_S), Q5_K 16

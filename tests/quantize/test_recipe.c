@@ -31,7 +31,7 @@ typedef struct tcase {
 #define TQ2 RK_DTYPE_TQ2_0
 
 static void check_cases(const rk_hf_config *cfg, const tcase *tc, size_t n) {
-    for (int id = 0; id < RK_RECIPE_COUNT; id++) {
+    for (int id = 0; id < 4; id++) {   /* the tables' columns; q2 has its own test */
         rk_recipe r;
         rk_err err;
         ck_assert_int_eq(rk_recipe_init(&r, rk_recipe_name(id), &err), 0);
@@ -74,6 +74,45 @@ START_TEST(deepseek_r1_shapes) {
     };
     check_cases(&g_ds, tc, sizeof tc / sizeof tc[0]);
     check_cases(NULL, tc, sizeof tc / sizeof tc[0]);   /* no rule needs the config yet */
+}
+END_TEST
+
+/* q2: uniform Q2_K with a Q6_K output, the shape fallbacks and kept tensors as every recipe */
+START_TEST(uniform_q2) {
+    static const struct { const char *name; uint32_t n_dims; int64_t ne[4]; int want; } tc[] = {
+        { "token_embd.weight", 2, { 7168, 129280 }, Q2K },
+        { "output.weight", 2, { 7168, 129280 }, Q6K },
+        { "blk.0.attn_q_b.weight", 2, { 1536, 24576 }, Q2K },
+        { "blk.0.attn_k_b.weight", 3, { 128, 512, 128 }, RK_DTYPE_Q4_0 },
+        { "blk.3.ffn_gate_inp.weight", 2, { 7168, 256 }, F32 },
+        { "blk.3.ffn_down_exps.weight", 3, { 2048, 7168, 256 }, Q2K },
+        { "blk.3.ffn_down.7.weight", 2, { 2048, 7168 }, Q2K },
+        { "blk.3.ffn_down_shexp.weight", 2, { 2048, 7168 }, Q2K },
+    };
+    rk_recipe r;
+    rk_err err;
+    ck_assert_int_eq(rk_recipe_init(&r, "Q2", &err), 0);
+    ck_assert_int_eq(r.id, RK_RECIPE_Q2);
+    ck_assert_uint_eq(rk_recipe_file_type(RK_RECIPE_Q2), 10);
+    for (size_t i = 0; i < sizeof tc / sizeof tc[0]; i++) {
+        rk_qdecision d;
+        ck_assert_int_eq(rk_recipe_decide(&r, &g_ds, tc[i].name, tc[i].n_dims, tc[i].ne, &d, &err), 0);
+        ck_assert_msg(d.type == tc[i].want, "%s: %s", tc[i].name, rk_dtype_name(d.type));
+    }
+    rk_recipe_free(&r);
+    /* per-expert names are routed experts */
+    int64_t il, e;
+    int pr;
+    ck_assert_int_eq(rk_recipe_class("blk.3.ffn_up.12.weight", 2), RK_QCLASS_EXPERTS);
+    ck_assert_int_eq(rk_recipe_expert_of("blk.3.ffn_up.12.weight", &il, &pr, &e), 1);
+    ck_assert(il == 3 && pr == 1 && e == 12);
+    ck_assert_int_eq(rk_recipe_expert_of("blk.3.ffn_down_exps.weight", &il, &pr, &e), 1);
+    ck_assert(il == 3 && pr == 2 && e == -1);
+    ck_assert_int_eq(rk_recipe_expert_of("blk.3.ffn_up.weight", &il, &pr, &e), 0);
+    ck_assert_int_eq(rk_recipe_expert_of("blk.3.ffn_side.2.weight", &il, &pr, &e), 0);
+    ck_assert_int_eq(rk_recipe_expert_of("blk.3.ffn_up.2.weightx", &il, &pr, &e), 0);
+    ck_assert_int_eq(rk_recipe_file_type_of(RK_DTYPE_Q4_K), 14);
+    ck_assert_int_eq(rk_recipe_file_type_of(RK_DTYPE_TQ2_0), 37);
 }
 END_TEST
 
@@ -212,6 +251,7 @@ Suite *make_suite(void) {
     tcase_add_checked_fixture(t, setup, NULL);
     tcase_add_test(t, deepseek_r1_shapes);
     tcase_add_test(t, fallbacks);
+    tcase_add_test(t, uniform_q2);
     tcase_add_test(t, llama_dense);
     tcase_add_test(t, classes_and_ftypes);
     tcase_add_test(t, overrides);
