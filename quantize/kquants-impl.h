@@ -76,6 +76,8 @@ typedef struct rk_kq_sb {
 
 /* The search (q4k.c): nmax 15 (Q4_K) or 31 (Q5_K); imp the block's 256 weights or NULL. Deterministic. */
 void rk_kq_quantize_sb(const float *x, const float *imp, int nmax, rk_kq_sb *out);
+/* The same result, faster (AVX2 when rk_kern_use_avx2(), else rk_kq_quantize_sb itself). */
+void rk_kq_quantize_sb_fast(const float *x, const float *imp, int nmax, rk_kq_sb *out);
 /* Pack sc/m into ggml's 12-byte form. */
 void rk_kq_pack_scales(const rk_kq_sb *sb, uint8_t scales[RK_K_SCALE_SIZE]);
 

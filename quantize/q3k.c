@@ -57,6 +57,33 @@ static void q3k_finish(const float *x, uint16_t dh, const int *sc, rk_block_q3_k
     }
 }
 
+#ifdef RK_KERN_X86
+/* q3k_finish, the same bytes: levels 4 at a time (rk_lq_levels16, biased to 0..7), then packed. */
+RK_LQ_TGT static void q3k_finish_avx2(const float *x, uint16_t dh, const int *sc, rk_block_q3_k *b) {
+    const float d = rk_f16_to_f32(dh);
+    memset(b, 0, sizeof *b);
+    q3k_set_scales(sc, b->scales);
+    b->d = dh;
+    uint8_t L[RK_LQ_QK];
+    for (int j = 0; j < 16; j++) rk_lq_levels16(x + 16 * j, d * (float)sc[j], 0.0f, -4, 3, 4, L + 16 * j);
+    rk_lq_pack2(L, b->qs);   /* the low 2 bits (pack2 masks them) */
+    const __m256i one = _mm256_set1_epi8(1);
+    __m256i hm = _mm256_setzero_si256();
+    for (int k = 0; k < 8; k++) {   /* bit k of hmask[l]: element 32k + l is >= 4 */
+        const __m256i v = _mm256_loadu_si256((const __m256i *)(L + 32 * k));
+        hm = _mm256_or_si256(hm, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 2), one), k));
+    }
+    _mm256_storeu_si256((__m256i *)b->hmask, hm);
+}
+#endif
+
+static void q3k_fin(const float *x, uint16_t dh, const int *sc, int fast, rk_block_q3_k *b) {
+#ifdef RK_KERN_X86
+    if (fast) { q3k_finish_avx2(x, dh, sc, b); return; }
+#endif
+    q3k_finish(x, dh, sc, b);
+}
+
 static double q3k_block_err(const rk_block_q3_k *b, const float *x, const float *w) {
     float y[RK_LQ_QK];
     q3k_decode(b, y);
@@ -64,12 +91,13 @@ static double q3k_block_err(const rk_block_q3_k *b, const float *x, const float 
 }
 
 static void q3k_from_scales(const float *x, const float *w, const double *s, const double *W, int search,
-                            rk_block_q3_k *b) {
+                            int fast, rk_block_q3_k *b) {
+    const rk_lq_sym_fn sym = rk_lq_sym_pick(fast);
     int sc[16];
     double d;
     if (search) {
-        d = rk_lq_search_sym(16, s, W, -32, 31, sc);
-        if (d == 0.0 && W) d = rk_lq_search_sym(16, s, NULL, -32, 31, sc);
+        d = sym(16, s, W, -32, 31, sc);
+        if (d == 0.0 && W) d = sym(16, s, NULL, -32, 31, sc);
     } else {
         double amax = 0.0, vmax = 0.0;
         for (int j = 0; j < 16; j++)
@@ -79,7 +107,7 @@ static void q3k_from_scales(const float *x, const float *w, const double *s, con
     const uint16_t dh = rk_lq_f16(d);
     const float dq = rk_f16_to_f32(dh);
     for (int j = 0; j < 16; j++) sc[j] = dq != 0.0f ? rk_lq_nearest(s[j] / dq, -32, 31) : 0;
-    q3k_finish(x, dh, sc, b);
+    q3k_fin(x, dh, sc, fast, b);
     if (!search) return;
     double num = 0.0, den = 0.0;
     for (int e = 0; e < RK_LQ_QK; e++) {
@@ -90,12 +118,14 @@ static void q3k_from_scales(const float *x, const float *w, const double *s, con
     }
     if (!(den > 0.0)) return;
     rk_block_q3_k alt;
-    q3k_finish(x, rk_lq_f16(num / den), sc, &alt);
+    q3k_fin(x, rk_lq_f16(num / den), sc, fast, &alt);
     if (q3k_block_err(&alt, x, w) < q3k_block_err(b, x, w)) *b = alt;
 }
 
 /* search = 1: weighted scale search (w may be NULL); 0: plain round-to-nearest (largest |x| -> −4). */
-static void q3k_quant_one(const float *x, const float *w, int search, rk_block_q3_k *b) {
+/* fast: 0 (scalar, the _ref path) or rk_kern_use_avx2() (the same bytes with the AVX2 searches). */
+static void q3k_quant_one(const float *x, const float *w, int search, int fast, rk_block_q3_k *b) {
+    const rk_lq_sym_fn sym = rk_lq_sym_pick(fast);
     double s[16], W[16];
     int L[16];
     for (int j = 0; j < 16; j++) {
@@ -107,8 +137,8 @@ static void q3k_quant_one(const float *x, const float *w, int search, rk_block_q
             if (fabs(xd[i]) > amax) { amax = fabs(xd[i]); vmax = xd[i]; }
         }
         if (search) {
-            s[j] = rk_lq_search_sym(16, xd, w ? wd : NULL, -4, 3, L);
-            if (s[j] == 0.0 && w) s[j] = rk_lq_search_sym(16, xd, NULL, -4, 3, L);
+            s[j] = sym(16, xd, w ? wd : NULL, -4, 3, L);
+            if (s[j] == 0.0 && w) s[j] = sym(16, xd, NULL, -4, 3, L);
         } else {
             s[j] = vmax / -4.0;
             for (int i = 0; i < 16; i++) L[i] = s[j] != 0.0 ? rk_lq_nearest(xd[i] / s[j], -4, 3) : 0;
@@ -116,18 +146,18 @@ static void q3k_quant_one(const float *x, const float *w, int search, rk_block_q
         W[j] = 0.0;
         for (int i = 0; i < 16; i++) W[j] += wd[i] * L[i] * L[i];
     }
-    q3k_from_scales(x, w, s, W, search, b);
+    q3k_from_scales(x, w, s, W, search, fast, b);
 }
 
-static void q3k_quant_block(const float *x, const float *imp, rk_block_q3_k *out) {
+static void q3k_quant_block(const float *x, const float *imp, int fast, rk_block_q3_k *out) {
     float xs[RK_LQ_QK], ws[RK_LQ_QK];
     const int hw = rk_lq_sanitize(x, imp, RK_LQ_QK, xs, ws);
     const float *w = hw ? ws : NULL;
     rk_block_q3_k cand[3];
     int nc = 0;
-    if (hw) q3k_quant_one(xs, ws, 1, &cand[nc++]);
-    q3k_quant_one(xs, NULL, 1, &cand[nc++]);
-    q3k_quant_one(xs, NULL, 0, &cand[nc++]);
+    if (hw) q3k_quant_one(xs, ws, 1, fast, &cand[nc++]);
+    q3k_quant_one(xs, NULL, 1, fast, &cand[nc++]);
+    q3k_quant_one(xs, NULL, 0, fast, &cand[nc++]);
     int best = 0;
     double be = q3k_block_err(&cand[0], xs, w);
     for (int c = 1; c < nc; c++) {
@@ -140,14 +170,15 @@ static void q3k_quant_block(const float *x, const float *imp, rk_block_q3_k *out
 void rk_q3k_quantize_ref(const float *x, void *dst, int64_t n, const float *imp) {
     rk_block_q3_k *y = dst;
     const int64_t nb = n / RK_LQ_QK;
-    for (int64_t i = 0; i < nb; i++) q3k_quant_block(x + i * RK_LQ_QK, imp ? imp + i * RK_LQ_QK : NULL, &y[i]);
+    for (int64_t i = 0; i < nb; i++) q3k_quant_block(x + i * RK_LQ_QK, imp ? imp + i * RK_LQ_QK : NULL, 0, &y[i]);
 }
 
 void rk_q3k_quantize(const float *x, void *dst, int64_t n, const float *imp) {
     rk_block_q3_k *y = dst;
     const int64_t nb = n / RK_LQ_QK;
+    const int fast = rk_kern_use_avx2();
 #pragma omp parallel for schedule(static) if (nb >= 4)
-    for (int64_t i = 0; i < nb; i++) q3k_quant_block(x + i * RK_LQ_QK, imp ? imp + i * RK_LQ_QK : NULL, &y[i]);
+    for (int64_t i = 0; i < nb; i++) q3k_quant_block(x + i * RK_LQ_QK, imp ? imp + i * RK_LQ_QK : NULL, fast, &y[i]);
 }
 
 void rk_q3k_dequantize(const void *src, float *dst, int64_t n) {

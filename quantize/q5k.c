@@ -8,9 +8,10 @@
 #include "model/kernels/kernels-impl.h"
 #include "quantize/kquants-impl.h"
 
-static void q5k_block(const float *x, const float *imp, rk_block_q5_k *y) {
+static void q5k_block(const float *x, const float *imp, int fast, rk_block_q5_k *y) {
     rk_kq_sb sb;
-    rk_kq_quantize_sb(x, imp, 31, &sb);
+    if (fast) rk_kq_quantize_sb_fast(x, imp, 31, &sb);
+    else rk_kq_quantize_sb(x, imp, 31, &sb);
     rk_block_q5_k b;
     b.d = sb.d;
     b.dmin = sb.dmin;
@@ -29,14 +30,14 @@ static void q5k_block(const float *x, const float *imp, rk_block_q5_k *y) {
 void rk_q5k_quantize_ref(const float *x, void *dst, int64_t n, const float *imp) {
     rk_block_q5_k *y = dst;
     const int64_t nb = n / RK_QK_K;
-    for (int64_t i = 0; i < nb; i++) q5k_block(x + i * RK_QK_K, imp ? imp + i * RK_QK_K : NULL, &y[i]);
+    for (int64_t i = 0; i < nb; i++) q5k_block(x + i * RK_QK_K, imp ? imp + i * RK_QK_K : NULL, 0, &y[i]);
 }
 
 void rk_q5k_quantize(const float *x, void *dst, int64_t n, const float *imp) {
     rk_block_q5_k *y = dst;
     const int64_t nb = n / RK_QK_K;
 #pragma omp parallel for schedule(static) if (nb >= RK_KQ_OMP_MIN_BLOCKS)
-    for (int64_t i = 0; i < nb; i++) q5k_block(x + i * RK_QK_K, imp ? imp + i * RK_QK_K : NULL, &y[i]);
+    for (int64_t i = 0; i < nb; i++) q5k_block(x + i * RK_QK_K, imp ? imp + i * RK_QK_K : NULL, 1, &y[i]);
 }
 
 #if defined(__GNUC__) && !defined(__clang__)

@@ -47,6 +47,42 @@ static void q6k_finish(const float *x, uint16_t dh, const int *sc, rk_block_q6_k
     }
 }
 
+#ifdef RK_KERN_X86
+/* q6k_finish, the same bytes: levels 4 at a time (rk_lq_levels16), then the 4+2-bit packing 32 bytes at a time. */
+RK_LQ_TGT static void q6k_finish_avx2(const float *x, uint16_t dh, const int *sc, rk_block_q6_k *b) {
+    const float d = rk_f16_to_f32(dh);
+    uint8_t L[RK_LQ_QK];
+    for (int j = 0; j < 16; j++) {
+        rk_lq_levels16(x + 16 * j, d * (float)sc[j], 0.0f, -32, 31, 32, L + 16 * j);
+        b->scales[j] = (int8_t)sc[j];
+    }
+    b->d = dh;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int h = 0; h < 2; h++) {
+        __m256i v[4], qh = _mm256_setzero_si256();
+        for (int k = 0; k < 4; k++) {
+            v[k] = _mm256_loadu_si256((const __m256i *)(L + 128 * h + 32 * k));
+            /* L <= 63: L >> 4 <= 3, shifted by at most 6 inside its byte */
+            qh = _mm256_or_si256(qh, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(v[k], 4), m4), 2 * k));
+        }
+        const __m256i hi2 = _mm256_slli_epi16(_mm256_and_si256(v[2], m4), 4);
+        const __m256i hi3 = _mm256_slli_epi16(_mm256_and_si256(v[3], m4), 4);
+        const __m256i lo0 = _mm256_or_si256(_mm256_and_si256(v[0], m4), hi2);
+        const __m256i lo1 = _mm256_or_si256(_mm256_and_si256(v[1], m4), hi3);
+        _mm256_storeu_si256((__m256i *)(b->ql + 64 * h), lo0);
+        _mm256_storeu_si256((__m256i *)(b->ql + 64 * h + 32), lo1);
+        _mm256_storeu_si256((__m256i *)(b->qh + 32 * h), qh);
+    }
+}
+#endif
+
+static void q6k_fin(const float *x, uint16_t dh, const int *sc, int fast, rk_block_q6_k *b) {
+#ifdef RK_KERN_X86
+    if (fast) { q6k_finish_avx2(x, dh, sc, b); return; }
+#endif
+    q6k_finish(x, dh, sc, b);
+}
+
 static double q6k_block_err(const rk_block_q6_k *b, const float *x, const float *w) {
     float y[RK_LQ_QK];
     q6k_decode(b, y);
@@ -56,12 +92,13 @@ static double q6k_block_err(const rk_block_q6_k *b, const float *x, const float 
 /* Quantize the sub-block scales s (weights W, may be NULL) to int8 under one F16 scale, finish the block, then
  * try the least-squares refit of the super-block scale given the integer scales and levels. */
 static void q6k_from_scales(const float *x, const float *w, const double *s, const double *W, int search,
-                            rk_block_q6_k *b) {
+                            int fast, rk_block_q6_k *b) {
+    const rk_lq_sym_fn sym = rk_lq_sym_pick(fast);
     int sc[16];
     double d;
     if (search) {
-        d = rk_lq_search_sym(16, s, W, -128, 127, sc);
-        if (d == 0.0 && W) d = rk_lq_search_sym(16, s, NULL, -128, 127, sc);
+        d = sym(16, s, W, -128, 127, sc);
+        if (d == 0.0 && W) d = sym(16, s, NULL, -128, 127, sc);
     } else {
         double amax = 0.0, vmax = 0.0;
         for (int j = 0; j < 16; j++)
@@ -71,7 +108,7 @@ static void q6k_from_scales(const float *x, const float *w, const double *s, con
     const uint16_t dh = rk_lq_f16(d);
     const float dq = rk_f16_to_f32(dh);
     for (int j = 0; j < 16; j++) sc[j] = dq != 0.0f ? rk_lq_nearest(s[j] / dq, -128, 127) : 0;
-    q6k_finish(x, dh, sc, b);
+    q6k_fin(x, dh, sc, fast, b);
     if (!search) return;
     /* refit d given the integer scales and levels */
     double num = 0.0, den = 0.0;
@@ -88,12 +125,14 @@ static void q6k_from_scales(const float *x, const float *w, const double *s, con
         }
     if (!(den > 0.0)) return;
     rk_block_q6_k alt;
-    q6k_finish(x, rk_lq_f16(num / den), sc, &alt);
+    q6k_fin(x, rk_lq_f16(num / den), sc, fast, &alt);
     if (q6k_block_err(&alt, x, w) < q6k_block_err(b, x, w)) *b = alt;
 }
 
 /* search = 1: weighted scale search (w may be NULL); 0: plain round-to-nearest (largest |x| -> −32). */
-static void q6k_quant_one(const float *x, const float *w, int search, rk_block_q6_k *b) {
+/* fast: 0 (scalar, the _ref path) or rk_kern_use_avx2() (the same bytes with the AVX2 searches). */
+static void q6k_quant_one(const float *x, const float *w, int search, int fast, rk_block_q6_k *b) {
+    const rk_lq_sym_fn sym = rk_lq_sym_pick(fast);
     double s[16], W[16];
     int L[16];
     for (int j = 0; j < 16; j++) {
@@ -105,8 +144,8 @@ static void q6k_quant_one(const float *x, const float *w, int search, rk_block_q
             if (fabs(xd[i]) > amax) { amax = fabs(xd[i]); vmax = xd[i]; }
         }
         if (search) {
-            s[j] = rk_lq_search_sym(16, xd, w ? wd : NULL, -32, 31, L);
-            if (s[j] == 0.0 && w) s[j] = rk_lq_search_sym(16, xd, NULL, -32, 31, L);
+            s[j] = sym(16, xd, w ? wd : NULL, -32, 31, L);
+            if (s[j] == 0.0 && w) s[j] = sym(16, xd, NULL, -32, 31, L);
         } else {
             s[j] = vmax / -32.0;
             for (int i = 0; i < 16; i++) L[i] = s[j] != 0.0 ? rk_lq_nearest(xd[i] / s[j], -32, 31) : 0;
@@ -114,18 +153,18 @@ static void q6k_quant_one(const float *x, const float *w, int search, rk_block_q
         W[j] = 0.0;
         for (int i = 0; i < 16; i++) W[j] += wd[i] * L[i] * L[i];
     }
-    q6k_from_scales(x, w, s, W, search, b);
+    q6k_from_scales(x, w, s, W, search, fast, b);
 }
 
-static void q6k_quant_block(const float *x, const float *imp, rk_block_q6_k *out) {
+static void q6k_quant_block(const float *x, const float *imp, int fast, rk_block_q6_k *out) {
     float xs[RK_LQ_QK], ws[RK_LQ_QK];
     const int hw = rk_lq_sanitize(x, imp, RK_LQ_QK, xs, ws);
     const float *w = hw ? ws : NULL;
     rk_block_q6_k cand[3];
     int nc = 0;
-    if (hw) q6k_quant_one(xs, ws, 1, &cand[nc++]);
-    q6k_quant_one(xs, NULL, 1, &cand[nc++]);
-    q6k_quant_one(xs, NULL, 0, &cand[nc++]);
+    if (hw) q6k_quant_one(xs, ws, 1, fast, &cand[nc++]);
+    q6k_quant_one(xs, NULL, 1, fast, &cand[nc++]);
+    q6k_quant_one(xs, NULL, 0, fast, &cand[nc++]);
     int best = 0;
     double be = q6k_block_err(&cand[0], xs, w);
     for (int c = 1; c < nc; c++) {
@@ -138,14 +177,15 @@ static void q6k_quant_block(const float *x, const float *imp, rk_block_q6_k *out
 void rk_q6k_quantize_ref(const float *x, void *dst, int64_t n, const float *imp) {
     rk_block_q6_k *y = dst;
     const int64_t nb = n / RK_LQ_QK;
-    for (int64_t i = 0; i < nb; i++) q6k_quant_block(x + i * RK_LQ_QK, imp ? imp + i * RK_LQ_QK : NULL, &y[i]);
+    for (int64_t i = 0; i < nb; i++) q6k_quant_block(x + i * RK_LQ_QK, imp ? imp + i * RK_LQ_QK : NULL, 0, &y[i]);
 }
 
 void rk_q6k_quantize(const float *x, void *dst, int64_t n, const float *imp) {
     rk_block_q6_k *y = dst;
     const int64_t nb = n / RK_LQ_QK;
+    const int fast = rk_kern_use_avx2();
 #pragma omp parallel for schedule(static) if (nb >= 4)
-    for (int64_t i = 0; i < nb; i++) q6k_quant_block(x + i * RK_LQ_QK, imp ? imp + i * RK_LQ_QK : NULL, &y[i]);
+    for (int64_t i = 0; i < nb; i++) q6k_quant_block(x + i * RK_LQ_QK, imp ? imp + i * RK_LQ_QK : NULL, fast, &y[i]);
 }
 
 void rk_q6k_dequantize(const void *src, float *dst, int64_t n) {
