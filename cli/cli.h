@@ -39,6 +39,7 @@ int rk_cmd_tokenizer(int argc, char **argv);
 int rk_cmd_train(int argc, char **argv);
 int rk_cmd_imatrix(int argc, char **argv); extern const char rk_usage_imatrix[];
 int rk_cmd_quantize(int argc, char **argv); extern const char rk_usage_quantize[];
+int rk_cmd_verify(int argc, char **argv); extern const char rk_usage_verify[];
 extern const char rk_usage_train[];
 extern const char rk_usage_tokenizer[];
 extern const char rk_usage_inspect[], rk_usage_convert[], rk_usage_sample[], rk_usage_perplexity[], rk_usage_generate[],

@@ -25,6 +25,7 @@ static const rk_cmd g_cmds[] = {
     { "quantize", rk_cmd_quantize, "quantize a checkpoint or GGUF to a GGUF with a named recipe (q8_0, q4, q2-moe, tq2-moe)", rk_usage_quantize },
     { "imatrix", rk_cmd_imatrix, "importance matrix of a model on a text (llama.cpp's imatrix GGUF, for llama-quantize)", rk_usage_imatrix },
     { "perplexity", rk_cmd_perplexity, "perplexity on a text, computed as llama.cpp's llama-perplexity does", rk_usage_perplexity },
+    { "verify", rk_cmd_verify, "KLD, PPL ratio and top-1 agreement of a candidate vs its base model (llama-perplexity --kl-divergence)", rk_usage_verify },
     { "bench", rk_cmd_bench, "prompt-processing and decode speed of the engine on a model", rk_usage_bench },
     { "train", rk_cmd_train, "train a model (deepseek_v3, qwen2, llama) on text: AdamW, checkpoints, --resume", rk_usage_train },
     { "sample", rk_cmd_sample, "write a random-weight HF checkpoint (R1 FP8 layout, qwen2, llama)", rk_usage_sample },
