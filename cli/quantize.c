@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -73,12 +74,44 @@ typedef struct qstate {
     qrow *rows;
     size_t n, cap;
     int quiet, tty, solved;
+    int phase_measuring;       /* progress bar */
+    double phase_t0;
 } qstate;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* the per-tensor line ("[i/n] name ..." or "measuring [i/n] name") as a progress bar with the phase and an ETA */
+static void progress(qstate *q, const char *msg) {
+    const int measuring = !strncmp(msg, "measuring ", 10);
+    const char *b = strchr(msg, '[');
+    long i = 0, n = 0;
+    if (!b || sscanf(b, "[%ld/%ld]", &i, &n) != 2 || n <= 0) { fprintf(stderr, "\r\033[K%s", msg); return; }
+    const char *name = strchr(b, ']');
+    name = name ? name + 1 : "";
+    while (*name == ' ') name++;
+    char nm[48];
+    size_t k = strcspn(name, " ");
+    snprintf(nm, sizeof nm, "%.*s", (int)(k < sizeof nm - 1 ? k : sizeof nm - 1), name);
+    const double t = now_s();
+    if (measuring != q->phase_measuring || !q->phase_t0) q->phase_t0 = t, q->phase_measuring = measuring;
+    const double done = (double)(i - 1) / (double)n, el = t - q->phase_t0;
+    char eta[32] = "";
+    if (done > 0.02 && el > 2) snprintf(eta, sizeof eta, " ETA %.0fs", el / done - el);
+    char bar[31];
+    int fill = (int)(done * 30.0 + 0.5);
+    for (int j = 0; j < 30; j++) bar[j] = j < fill ? '#' : '-';
+    bar[30] = 0;
+    fprintf(stderr, "\r\033[K%s [%s] %3.0f%% %ld/%ld%s %s", measuring ? "measuring" : "writing  ", bar, 100.0 * done, i, n, eta, nm);
+}
 
 static void on_log(void *user, int level, const char *msg) {
     qstate *q = user;
     if (level == RK_LOG_TENSOR && (q->quiet || !q->tty)) return;
-    if (level == RK_LOG_TENSOR) { fprintf(stderr, "\r\033[K%s", msg); return; }
+    if (level == RK_LOG_TENSOR) { progress(q, msg); return; }
     if (q->tty) fprintf(stderr, "\r\033[K");
     fprintf(stderr, "%s%s\n", level == RK_LOG_WARN ? "warning: " : "", msg);
 }
