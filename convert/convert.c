@@ -76,6 +76,8 @@ typedef struct cvctx {
     const rk_convert_opts *o;
     int measuring;
     int64_t meas_mat, meas_row;   /* where the next produced row goes */
+    int64_t meas_taken;           /* rows of meas_mat handed over so far */
+    int meas_spread;              /* copy_rows picked the rows itself: no limit in measure_rows */
 } cvctx;
 
 /* ---- quantize mode: block types row by row, each row with the importance of its matrix (expert) ----
@@ -150,12 +152,13 @@ static int measure_rows(cvctx *c, const float *x, int64_t n) {
     const int64_t ne0 = it->ne[0], ne1 = it->n_dims >= 2 ? it->ne[1] : 1, max = c->o->measure_max_rows;
     rk_convert_tensor t = { it->name, it->n_dims, it->ne, it->src_dtype, c->cfg };
     for (int64_t r = 0, rows = n / ne0; r < rows;) {
-        if (c->meas_row >= ne1) c->meas_mat++, c->meas_row = 0;
+        if (c->meas_row >= ne1) c->meas_mat++, c->meas_row = 0, c->meas_taken = 0;
         int64_t k = ne1 - c->meas_row < rows - r ? ne1 - c->meas_row : rows - r;
-        int64_t use = max > 0 ? (max - c->meas_row < k ? max - c->meas_row : k) : k;
+        int64_t use = max > 0 && !c->meas_spread ? (max - c->meas_taken < k ? max - c->meas_taken : k) : k;
         if (use > 0) {
             int rc = c->o->measure(c->o->measure_user, &t, c->meas_mat, c->meas_row, use, x + r * ne0, c->err);
             if (rc) return rc;
+            c->meas_taken += use;
         }
         c->meas_row += k, r += k;
     }
@@ -203,13 +206,30 @@ int64_t rk_cv_chunk_rows(const rk_ckpt_tensor *t) {
     return chunk > rows ? rows : chunk;
 }
 
+/* measuring a matrix (2-D source) of more rows than measure_max_rows: read only runs of up to 16 rows spread evenly
+ * over the matrix (first rows alone are not typical: an embedding's first rows are the byte tokens) */
+static int sample_rows(cvctx *c, const rk_ckpt_tensor *t, int64_t rows, int64_t row_len) {
+    const int64_t max = c->o->measure_max_rows, runs = (max + 15) / 16, stride = rows / runs;
+    int rc = grow((void **)&c->s.a, &c->s.na, (size_t)(16 * row_len) * sizeof(float) + 1, c->err);
+    c->meas_spread = 1;
+    for (int64_t k = 0, taken = 0; !rc && k < runs && taken < max; k++) {
+        const int64_t n = max - taken < 16 ? max - taken : 16, r0 = k * stride;
+        rc = rk_ckpt_read_f32_rows(c->ck, t, r0, n, c->s.a, c->err);
+        c->meas_row = r0;
+        if (!rc) rc = encode_write(c, RK_DTYPE_F32, c->s.a, n * row_len);
+        rk_ckpt_release(c->ck, t);
+        taken += n;
+    }
+    c->meas_spread = 0;
+    return rc;
+}
+
 static int copy_rows(cvctx *c, const rk_ckpt_tensor *t, int type) {
-    int64_t rows = t->n_dims == 0 ? 1 : t->shape[0];
-    /* measuring a matrix (2-D source): read only the rows that will be measured */
-    if (c->measuring && c->o->measure_max_rows > 0 && t->n_dims == 2 && rows > c->o->measure_max_rows)
-        rows = c->o->measure_max_rows;
+    const int64_t rows = t->n_dims == 0 ? 1 : t->shape[0];
     if (rows == 0 || t->numel == 0) return 0;
     const int64_t row_len = (int64_t)(t->numel / (uint64_t)rows), chunk = rk_cv_chunk_rows(t);
+    if (c->measuring && c->o->measure_max_rows > 0 && t->n_dims == 2 && rows > c->o->measure_max_rows && rows / ((c->o->measure_max_rows + 15) / 16) >= 16)
+        return sample_rows(c, t, rows, row_len);
     int rc = grow((void **)&c->s.a, &c->s.na, (size_t)(chunk * row_len) * sizeof(float) + 1, c->err);
     for (int64_t r = 0; !rc && r < rows; r += chunk) {
         int64_t k = rows - r < chunk ? rows - r : chunk;
@@ -278,7 +298,7 @@ static int produce(cvctx *c, const rk_cv_item *it) {
     case RK_CV_STACK:
         for (int64_t e = 0; e < it->n_srcs; e++) {
             t = rk_ckpt_tensor_at(c->ck, (size_t)it->srcs[e]);
-            c->meas_mat = e, c->meas_row = 0;
+            c->meas_mat = e, c->meas_row = 0, c->meas_taken = 0;
             if (t->n_dims != 2 || t->shape[0] != it->ne[1] || t->shape[1] != it->ne[0])
                 return rk_err_set(c->err, RK_ECORRUPT, UINT64_MAX, "expert tensor '%s' differs in shape from expert 0", t->name);
             if ((rc = copy_rows(c, t, it->type))) return rc;
@@ -381,7 +401,7 @@ static int measure_pass(cvctx *c, rk_cv_plan *plan) {
     int rc = 0;
     for (size_t i = 0; !rc && i < plan->n; i++) {
         c->cur = &plan->items[i];
-        c->meas_mat = c->meas_row = 0;
+        c->meas_mat = c->meas_row = c->meas_taken = 0;
         rk_cv_logf(&c->lg, RK_LOG_TENSOR, "measuring [%zu/%zu] %s", i + 1, plan->n, c->cur->name);
         rc = produce(c, c->cur);
         if (!rc && rk_interrupted()) rc = rk_err_set(c->err, RK_EINTR, UINT64_MAX, "interrupted");

@@ -40,7 +40,8 @@ typedef int (*rk_convert_kv_fn)(void *user, struct rk_gguf_writer *w, rk_err *er
  * every output tensor is produced once in f32 (same element order as written) and handed over in row runs:
  * rows [row0, row0 + n_rows) of matrix `mat` (the expert of a stacked tensor or the head of a 3-D one; 0 for a
  * matrix), x = n_rows * ne[0] values, rows of one run never cross matrices. Only the first measure_max_rows rows of
- * each matrix are handed over (0 = all); for sources that can be read by rows, only those are read. */
+ * each matrix are handed over (0 = all): from 2-D sources, runs of 16 rows spread evenly over the matrix, and only
+ * those are read; from stacked 3-D sources, the first rows of every matrix. */
 typedef int (*rk_convert_measure_fn)(void *user, const rk_convert_tensor *t, int64_t mat, int64_t row0, int64_t n_rows,
                                      const float *x, rk_err *err);
 enum { RK_CONVERT_EXPERTS_STACKED = 0, RK_CONVERT_EXPERTS_SPLIT = 1 };
