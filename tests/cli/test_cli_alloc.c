@@ -18,26 +18,13 @@ static char *g_dir;
 
 #define RUN(...) rk_test_r1kit(g_out, sizeof g_out, g_err, sizeof g_err, "OMP_NUM_THREADS=1", __VA_ARGS__)
 
-static void write_text(const char *path, size_t bytes) {
-    static const char *const w[] = { "the", "expert", "router", "picks", "eight", "of", "many", "and", "a", "model",
-                                     "weights", "shrink", "to", "bits", "while", "quality", "stays", "close", "we" };
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    uint32_t s = 777;
-    size_t n = 0;
-    while (n < bytes) {
-        s = s * 1664525u + 1013904223u;
-        n += (size_t)fprintf(f, "%s%s", w[(s >> 8) % (sizeof w / sizeof w[0])], (s >> 20) % 9 == 0 ? ".\n" : " ");
-    }
-    fclose(f);
-}
 
 static void setup(void) {
     g_dir = rk_test_tmpdir("cli_alloc");
     ck_assert_int_eq(RUN("sample '%s/ds' --arch deepseek_v3", g_dir), 0);
     char p[4096];
     snprintf(p, sizeof p, "%s/text.txt", g_dir);
-    write_text(p, 8000);
+    rk_test_write_words(p, 8000, 777u);
     int rc = RUN("imatrix '%s/ds' --text '%s' -o '%s/im.gguf' --ctx 64 --chunks 4", g_dir, p, g_dir);
     ck_assert_msg(rc == 0, "imatrix: %d %s", rc, g_err);
 }

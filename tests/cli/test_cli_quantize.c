@@ -21,22 +21,6 @@ static const unsigned g_ftypes[] = { 7, 14, 10, 37 };
 
 #define RUN(...) rk_test_r1kit(g_out, sizeof g_out, g_err, sizeof g_err, "OMP_NUM_THREADS=1", __VA_ARGS__)
 
-/* a short generated text: words from a small list picked by an LCG (same text every run) */
-static void write_text(const char *path, size_t bytes) {
-    static const char *const w[] = { "the", "expert", "router", "picks", "eight", "of", "many", "and", "a", "model",
-                                     "weights", "shrink", "to", "bits", "while", "quality", "stays", "close", "we",
-                                     "measure", "it", "on", "text", "in", "light" };
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    uint32_t s = 12345;
-    size_t n = 0;
-    while (n < bytes) {
-        s = s * 1664525u + 1013904223u;
-        const char *word = w[(s >> 8) % (sizeof w / sizeof w[0])];
-        n += (size_t)fprintf(f, "%s%s", word, (s >> 20) % 9 == 0 ? ".\n" : " ");
-    }
-    fclose(f);
-}
 
 static void setup(void) {
     g_dir = rk_test_tmpdir("cli_quantize");
@@ -46,7 +30,7 @@ static void setup(void) {
     ck_assert_int_eq(RUN("convert '%s/qw' '%s/qw-f32.gguf' --outtype f32 --quiet", g_dir, g_dir), 0);
     char p[4096];
     snprintf(p, sizeof p, "%s/text.txt", g_dir);
-    write_text(p, 12000);
+    rk_test_write_words(p, 12000, 12345u);
 }
 
 static void teardown(void) {

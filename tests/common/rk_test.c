@@ -163,3 +163,19 @@ int rk_test_have_torch(void) {
     int rc = system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1");
     return rc == 0;
 }
+
+void rk_test_write_words(const char *path, size_t bytes, uint32_t seed) {
+    static const char *const w[] = { "the", "expert", "router", "picks", "eight", "of", "many", "and", "a", "model",
+                                     "weights", "shrink", "to", "bits", "while", "quality", "stays", "close", "we",
+                                     "measure", "it", "on", "text", "in", "light" };
+    FILE *f = fopen(path, "wb");
+    ck_assert_msg(f != NULL, "cannot write %s", path);
+    uint32_t s = seed;
+    size_t n = 0;
+    while (n < bytes) {
+        s = s * 1664525u + 1013904223u;
+        const char *word = w[(s >> 8) % (sizeof w / sizeof w[0])];
+        n += (size_t)fprintf(f, "%s%s", word, (s >> 20) % 9 == 0 ? ".\n" : " ");
+    }
+    ck_assert_int_eq(fclose(f), 0);
+}

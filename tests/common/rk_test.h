@@ -21,6 +21,9 @@ char *rk_test_tmpdir(const char *tag);
 void rk_test_rmtree(const char *path);
 /* Write bytes to a file (creating it); ck_assert on failure. */
 void rk_test_write_file(const char *path, const void *data, size_t n);
+/* A generated text of about `bytes` bytes for CLI tests (perplexity, imatrix, verify): words from a small list picked
+ * by an LCG seeded with seed, a sentence break now and then; same seed, same text. ck_assert on failure. */
+void rk_test_write_words(const char *path, size_t bytes, uint32_t seed);
 /* Read a whole file; returns malloc'd buffer, *n set. NULL if missing. */
 uint8_t *rk_test_read_file(const char *path, size_t *n);
 /* Source tree root (RK_SOURCE_DIR) and the r1kit binary ($RK_BIN or <build>/r1kit). */
