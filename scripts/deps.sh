@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # scripts/deps.sh [--test] — install what r1kit needs from Debian's packages, only what is missing.
 # Build: pkg-config zlib1g-dev libzip-dev libcjson-dev check. --test adds python3-torch (reference checks) and
-# bible-kjv (the teacher's held-out text, scripts/kjv.sh).
+# bible-kjv (the teacher's held-out text, scripts/kjv.sh) and chromium (renders the verify HTML report headless,
+# tests/verify/test_report.c).
 set -euo pipefail
 pkgs=(pkg-config zlib1g-dev libzip-dev libcjson-dev check)
-if [ "${1:-}" = "--test" ]; then pkgs+=(python3-torch python3-numpy bible-kjv); fi
+if [ "${1:-}" = "--test" ]; then pkgs+=(python3-torch python3-numpy bible-kjv chromium); fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -5,6 +5,8 @@
 #define _GNU_SOURCE
 #include "verify/compare.h"
 
+#include <cjson/cJSON.h>
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +44,7 @@ int rk_verify_row_from_logits(rk_verify_row *row, float *logprob_buf, const floa
         return rk_err_set(err, RK_EINVAL, UINT64_MAX, "target token %d outside the vocabulary of %lld", target, (long long)vocab);
     int32_t top;
     double lse;
-    if (row_lse(logits, vocab, &top, &lse)) return rk_err_set(err, RK_EINVAL, UINT64_MAX, "base logits are not finite");
+    if (row_lse(logits, vocab, &top, &lse)) return rk_err_set(err, RK_ECORRUPT, UINT64_MAX, "base logits are not finite (NaN/Inf in the model?)");
     for (int64_t i = 0; i < vocab; i++) logprob_buf[i] = (float)((double)logits[i] - lse);
     row->n = vocab;
     row->ids = NULL;
@@ -62,7 +64,7 @@ int rk_verify_token(const rk_verify_row *b, const float *l, int64_t vocab, int32
         return rk_err_set(err, RK_EINVAL, UINT64_MAX, "base row has %lld entries (vocabulary %lld)", (long long)b->n, (long long)vocab);
     int32_t top;
     double lse;
-    if (row_lse(l, vocab, &top, &lse)) return rk_err_set(err, RK_EINVAL, UINT64_MAX, "candidate logits are not finite");
+    if (row_lse(l, vocab, &top, &lse)) return rk_err_set(err, RK_ECORRUPT, UINT64_MAX, "candidate logits are not finite (NaN/Inf in the model?)");
     double kld = 0;
     if (!b->ids) {
         /* log q rounded to float like the base row, so identical logits give exactly 0 */
@@ -81,8 +83,8 @@ int rk_verify_token(const rk_verify_row *b, const float *l, int64_t vocab, int32
             P += p;
             Q += exp(lq);
         }
-        const double rp = 1 - P, rq = 1 - Q > 1e-300 ? 1 - Q : 1e-300;
-        if (rp > 1e-12) kld += rp * log(rp / rq);
+        const double rp = b->has_rest ? b->rest : 1 - P, rq = 1 - Q > 1e-300 ? 1 - Q : 1e-300;
+        if (rp > (b->has_rest ? 0 : 1e-12)) kld += rp * log(rp / rq);
     }
     out->nll = lse - (double)l[target];
     out->nll_base = b->nll;
@@ -355,19 +357,19 @@ done:
 
 /* ---- the live base model as a base source ----------------------------------------------------------------- */
 
-typedef struct live_base {
+struct rk_verify_live {
     rk_model *m;
     rk_kvcache *kv;
-    int64_t n_batch, vocab;
+    int64_t n_ctx, n_batch, vocab;
     float *logits;            /* [n_batch, vocab] */
     float *lp;                /* [per_chunk, vocab] log-probs of the scored rows */
     const int32_t *targets;
     rk_verify_row *rows;
     int *rcs;
-} live_base;
+};
 
 static int base_rows(void *vctx, int64_t j0, const float *logits, int64_t nb, rk_err *err) {
-    live_base *b = vctx;
+    rk_verify_live *b = vctx;
     #pragma omp parallel for schedule(static)
     for (int64_t j = 0; j < nb; j++)
         b->rcs[j] = rk_verify_row_from_logits(&b->rows[j0 + j], b->lp + (j0 + j) * b->vocab, logits + j * b->vocab, b->vocab,
@@ -379,10 +381,47 @@ static int base_rows(void *vctx, int64_t j0, const float *logits, int64_t nb, rk
     return 0;
 }
 
-static int live_base_fn(void *user, int64_t chunk, const int32_t *in, int64_t n_ctx, const int32_t *targets,
+void rk_verify_live_close(rk_verify_live *b) {
+    if (!b) return;
+    rk_kvcache_free(b->kv);
+    free(b->logits);
+    free(b->lp);
+    free(b->rcs);
+    free(b);
+}
+
+int rk_verify_live_open(rk_verify_live **out, rk_model *base, const rk_verify_opts *o, rk_err *err) {
+    *out = NULL;
+    const int64_t n_ctx = o->n_ctx, vocab = rk_model_vocab(base);
+    if (n_ctx < 4) return rk_err_set(err, RK_EINVAL, UINT64_MAX, "context of %lld tokens is too small (at least 4)", (long long)n_ctx);
+    rk_verify_live *b = calloc(1, sizeof *b);
+    if (!b) return rk_err_set(err, RK_ENOMEM, UINT64_MAX, "out of memory");
+    const int64_t first = n_ctx / 2, per = n_ctx - 1 - first;
+    b->m = base, b->n_ctx = n_ctx, b->vocab = vocab;
+    b->n_batch = o->n_batch > 0 && o->n_batch < n_ctx ? o->n_batch : n_ctx;
+    const int64_t nl = b->n_batch < n_ctx - first ? b->n_batch : n_ctx - first;
+    if (!(b->kv = rk_kvcache_new(base, n_ctx, err))) {
+        rk_verify_live_close(b);
+        return err ? err->code : RK_ENOMEM;
+    }
+    b->logits = malloc((size_t)(nl * vocab) * sizeof(float));
+    b->lp = malloc((size_t)(per * vocab) * sizeof(float));
+    b->rcs = malloc((size_t)nl * sizeof(int));
+    if (!b->logits || !b->lp || !b->rcs) {
+        rk_verify_live_close(b);
+        return rk_err_set(err, RK_ENOMEM, UINT64_MAX, "out of memory for the base log-probabilities");
+    }
+    *out = b;
+    return 0;
+}
+
+int rk_verify_live_rows(void *user, int64_t chunk, const int32_t *in, int64_t n_ctx, const int32_t *targets,
                         int64_t per_chunk, rk_verify_row *rows, rk_err *err) {
-    (void)chunk, (void)per_chunk;
-    live_base *b = user;
+    (void)chunk;
+    rk_verify_live *b = user;
+    if (n_ctx != b->n_ctx || per_chunk != n_ctx - 1 - n_ctx / 2)
+        return rk_err_set(err, RK_EINVAL, UINT64_MAX, "live base opened for ctx %lld, asked for %lld", (long long)b->n_ctx,
+                          (long long)n_ctx);
     b->targets = targets;
     b->rows = rows;
     return forward_chunk(b->m, b->kv, in, n_ctx, b->n_batch, b->logits, base_rows, b, err);
@@ -400,19 +439,66 @@ int rk_verify_compare(rk_model *base, rk_model *cand, const int32_t *tokens, int
         return rk_err_set(err, RK_EINVAL, UINT64_MAX,
                           "the text tokenizes to %lld tokens; a context of %lld needs at least %lld (2 x ctx)",
                           (long long)n_tokens, (long long)n_ctx, (long long)(2 * n_ctx));
-    const int64_t first = n_ctx / 2, per = n_ctx - 1 - first;
-    live_base b = { base, NULL, o->n_batch > 0 && o->n_batch < n_ctx ? o->n_batch : n_ctx, vocab, NULL, NULL, NULL, NULL, NULL };
-    const int64_t nl = b.n_batch < n_ctx - first ? b.n_batch : n_ctx - first;
-    int rc = 0;
-    if (!(b.kv = rk_kvcache_new(base, n_ctx, err))) return err ? err->code : RK_ENOMEM;
-    b.logits = malloc((size_t)(nl * vocab) * sizeof(float));
-    b.lp = malloc((size_t)(per * vocab) * sizeof(float));
-    b.rcs = malloc((size_t)nl * sizeof(int));
-    if (!b.logits || !b.lp || !b.rcs) rc = rk_err_set(err, RK_ENOMEM, UINT64_MAX, "out of memory for the base log-probabilities");
-    else rc = rk_verify_run(cand, tokens, n_tokens, o, live_base_fn, &b, progress, user, res, err);
-    rk_kvcache_free(b.kv);
-    free(b.logits);
-    free(b.lp);
-    free(b.rcs);
+    rk_verify_live *b;
+    int rc = rk_verify_live_open(&b, base, o, err);
+    if (rc) return rc;
+    rc = rk_verify_run(cand, tokens, n_tokens, o, rk_verify_live_rows, b, progress, user, res, err);
+    rk_verify_live_close(b);
     return rc;
+}
+
+/* ---- the gate ---------------------------------------------------------------------------------------------- */
+
+void rk_verify_gate_init(rk_verify_gate *g) { g->max_ppl_ratio = g->max_kld = g->min_top1 = NAN; }
+
+int rk_verify_gate_parse(rk_verify_gate *g, const char *json, size_t len, const char *path, rk_err *err) {
+    cJSON *j = cJSON_ParseWithLength(json, len);
+    int rc = 0;
+    if (!cJSON_IsObject(j)) {
+        rc = rk_err_file(err, RK_EINVAL, path, UINT64_MAX, "not a JSON object (expected {\"max_ppl_ratio\": X, "
+                         "\"max_kld\": X, \"min_top1\": PERCENT})");
+        goto done;
+    }
+    for (const cJSON *it = j->child; it; it = it->next) {
+        double *dst = NULL, lo = 0, hi = INFINITY;
+        int lo_open = 0;
+        if (it->string && !strcmp(it->string, "max_ppl_ratio")) dst = &g->max_ppl_ratio, lo_open = 1;
+        else if (it->string && !strcmp(it->string, "max_kld")) dst = &g->max_kld;
+        else if (it->string && !strcmp(it->string, "min_top1")) dst = &g->min_top1, hi = 100;
+        else {
+            rc = rk_err_file(err, RK_EINVAL, path, UINT64_MAX, "unknown key '%.60s' (max_ppl_ratio, max_kld, min_top1)",
+                             it->string ? it->string : "");
+            goto done;
+        }
+        const double v = it->valuedouble;
+        if (!cJSON_IsNumber(it) || !isfinite(v) || v < lo || (lo_open && v == lo) || v > hi) {
+            rc = rk_err_file(err, RK_EINVAL, path, UINT64_MAX, "'%s' must be a number %s %g%s", it->string,
+                             lo_open ? ">" : ">=", lo, hi < INFINITY ? " and <= 100 (percent)" : "");
+            goto done;
+        }
+        *dst = v;
+    }
+done:
+    cJSON_Delete(j);
+    return rc;
+}
+
+static void gate_item(rk_verify_gate_item *it, const char *key, const char *figure, double v, double thr, int max,
+                      int pct, rk_verify_gate_result *r) {
+    it->key = key, it->figure = figure, it->value = v, it->threshold = thr;
+    it->set = !isnan(thr);
+    if (!it->set) return;
+    it->pass = max ? v <= thr : v >= thr;      /* NaN figures fail */
+    r->n_set++;
+    r->n_failed += !it->pass;
+    const char *op = it->pass ? (max ? "<=" : ">=") : (max ? ">" : "<");
+    snprintf(it->line, sizeof it->line, pct ? "%s %s %.3f%% %s %.3f%%" : "%s %s %.6f %s %.6f", it->pass ? "ok  " : "FAIL",
+             figure, v, op, thr);
+}
+
+void rk_verify_gate_eval(const rk_verify_gate *g, const rk_verify_stats *t, rk_verify_gate_result *r) {
+    memset(r, 0, sizeof *r);
+    gate_item(&r->item[0], "max_ppl_ratio", "PPL ratio", t->ratio, g->max_ppl_ratio, 1, 0, r);
+    gate_item(&r->item[1], "max_kld", "mean KLD", t->kld, g->max_kld, 1, 0, r);
+    gate_item(&r->item[2], "min_top1", "same top p", 100 * t->same_top, g->min_top1, 0, 1, r);
 }

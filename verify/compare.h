@@ -48,6 +48,9 @@ typedef struct rk_verify_row {
     const float *logprob;    /* [n], natural log; -INFINITY = p 0 (left out of the KLD) */
     double nll;              /* -log p(target) */
     int32_t top;             /* argmax of p (lowest id on ties) */
+    int has_rest;            /* sparse rows: 1 = `rest` is the mass outside ids (computed from the full row when it
+                                was stored), 0 = take 1 - sum p over the subset */
+    double rest;             /* P_rest in [0, 1] when has_rest */
 } rk_verify_row;
 
 /* Figures of one scored token (rk_verify_token). */
@@ -59,11 +62,11 @@ typedef struct rk_verify_tok {
 } rk_verify_tok;
 
 /* Dense base row from logits [vocab]: logprob_buf[vocab] receives the log-softmax (float), row points into it.
- * RK_EINVAL for target outside [0, vocab) or non-finite logits. */
+ * RK_EINVAL for target outside [0, vocab), RK_ECORRUPT for non-finite logits. */
 int rk_verify_row_from_logits(rk_verify_row *row, float *logprob_buf, const float *logits, int64_t vocab,
                               int32_t target, rk_err *err);
 /* The candidate's logits [vocab] against a base row. RK_EINVAL: target or a sparse id outside [0, vocab), dense
- * row of another size, non-finite logits. */
+ * row of another size; RK_ECORRUPT: non-finite logits (a NaN in the model). */
 int rk_verify_token(const rk_verify_row *base, const float *cand_logits, int64_t vocab, int32_t target,
                     rk_verify_tok *out, rk_err *err);
 
@@ -154,10 +157,39 @@ typedef void (*rk_verify_progress)(void *user, const rk_verify_chunk_info *c);
 int rk_verify_run(rk_model *cand, const int32_t *tokens, int64_t n_tokens, const rk_verify_opts *o,
                   rk_verify_base_fn base_fn, void *base_user, rk_verify_progress progress, void *user,
                   rk_verify_result *res, rk_err *err);
+/* A live BASE model as a base source (what rk_verify_compare uses): dense rows, valid until the next call. */
+typedef struct rk_verify_live rk_verify_live;
+int  rk_verify_live_open(rk_verify_live **out, rk_model *base, const rk_verify_opts *o, rk_err *err);
+void rk_verify_live_close(rk_verify_live *b);                              /* NULL ok */
+int  rk_verify_live_rows(void *base_user, int64_t chunk, const int32_t *in, int64_t n_ctx, const int32_t *targets,
+                         int64_t per_chunk, rk_verify_row *rows, rk_err *err);   /* an rk_verify_base_fn */
 /* Live BASE model against the candidate (both must have the same vocabulary size; checking that they share a
  * tokenizer is the caller's job). The text needs 2 x n_ctx tokens, as in llama-perplexity. */
 int rk_verify_compare(rk_model *base, rk_model *cand, const int32_t *tokens, int64_t n_tokens, const rk_verify_opts *o,
                       rk_verify_progress progress, void *user, rk_verify_result *res, rk_err *err);
+/* ---- the release gate -----------------------------------------------------------------------------------
+ * Thresholds on the totals; NAN = criterion not set. ppl_ratio: PPL(Q)/PPL(base) must be <= max_ppl_ratio;
+ * kld: mean KLD <= max_kld; top1: "same top p" in PERCENT (as printed) >= min_top1. A criterion passes on
+ * equality. rk_verify_gate_parse reads the JSON form {"max_ppl_ratio": 1.01, "max_kld": 0.03, "min_top1": 90}:
+ * an object of those keys only, numbers in range (ratio > 0, kld >= 0, top1 in [0, 100]); anything else is
+ * RK_EINVAL naming the file and the key. */
+typedef struct rk_verify_gate { double max_ppl_ratio, max_kld, min_top1; } rk_verify_gate;
+enum { RK_VERIFY_GATE_N = 3 };
+typedef struct rk_verify_gate_item {
+    const char *key;         /* "max_ppl_ratio", "max_kld", "min_top1" */
+    const char *figure;      /* "PPL ratio", "mean KLD", "same top p" */
+    int set, pass;
+    double value, threshold; /* top1 in percent */
+    char line[128];          /* "FAIL mean KLD 0.031200 > 0.030000" / "ok   mean KLD 0.012000 <= 0.030000" */
+} rk_verify_gate_item;
+typedef struct rk_verify_gate_result {
+    int n_set, n_failed;     /* pass = n_failed == 0 */
+    rk_verify_gate_item item[RK_VERIFY_GATE_N];
+} rk_verify_gate_result;
+void rk_verify_gate_init(rk_verify_gate *g);                   /* all NAN */
+int  rk_verify_gate_parse(rk_verify_gate *g, const char *json, size_t len, const char *path, rk_err *err);
+void rk_verify_gate_eval(const rk_verify_gate *g, const rk_verify_stats *total, rk_verify_gate_result *out);
+
 /* ---- llama.cpp base files --------------------------------------------------------------------------------
  * The file `llama-perplexity -f TEXT --kl-divergence-base FILE` writes: "_logits_", u32 n_ctx, i32 n_vocab,
  * i32 n_chunk, i32 tokens[n_ctx * n_chunk] (the text's tokens, before the BOS replacement), then per chunk

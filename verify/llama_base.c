@@ -126,7 +126,7 @@ int rk_verify_llama_base_rows(void *user, int64_t chunk, const int32_t *in, int6
         }
         const int32_t t = targets[j];
         if (t < 0 || t >= b->n_vocab) return rk_err_set(err, RK_EINVAL, UINT64_MAX, "target %d outside n_vocab", t);
-        rows[j] = (rk_verify_row){ b->n_vocab, NULL, lp, -(double)(scale * q[t] + min_lp), top };
+        rows[j] = (rk_verify_row){ b->n_vocab, NULL, lp, -(double)(scale * q[t] + min_lp), top, 0, 0 };
     }
     return 0;
 }

@@ -5,11 +5,18 @@
  *   - different tokenizers are refused in one line (a qwen2 sample; the same vocabulary with one merge removed);
  *   - missing files and bad options give the documented exit codes;
  *   - --llama-base reads a (hand-written) llama-perplexity base file: a uniform base gives PPL(base) = vocabulary;
+ *   - the gate: pass, each criterion failing alone (exit 1, its FAIL line), --gate FILE (valid, overridden,
+ *     malformed → 2, missing → 3), the gate inside --json;
+ *   - --save-base then --base: identical figures for k >= vocabulary, exact PPL/Δp/top-1 and a lower KLD for a
+ *     small k; corrupt base files (flipped byte, truncated, wrong magic) and another tokenizer → 3 naming the file;
+ *   - static checks: a truncated candidate and one with a NaN weight are refused before evaluation (exit 3),
+ *     --no-scan skips the scan, findings in --json;
  *   - golden: the committed teacher (FP8) against its bf16 GGUF on a fixed text, pinned to r1kit's own output
  *     (tolerances catch a formula change, e.g. n vs n-1 in an error, not engine rounding). If the teacher, the
  *     bf16 conversion or the engine changes on purpose, re-pin from the command in the failure message. */
 #define _GNU_SOURCE
 #include <cjson/cJSON.h>
+#include "formats/gguf.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,7 +167,9 @@ START_TEST(tokenizers) {
     int rc = RUN("verify '%s/ds' '%s/qw' --text '%s/text.txt' --ctx 64", g_dir, g_dir, g_dir);
     ck_assert_msg(rc == 3, "exit %d", rc);
     ck_assert_ptr_nonnull(strstr(g_err, "r1kit verify: error: BASE and CANDIDATE have different tokenizers"));
-    ck_assert_msg(strchr(g_err, '\n') == g_err + strlen(g_err) - 1, "not one line: %s", g_err);
+    const char *e1 = strstr(g_err, "r1kit verify: error: ");   /* after the check lines, one line, the last */
+    ck_assert_msg(e1 && strchr(e1, '\n') == g_err + strlen(g_err) - 1, "not one line: %s", g_err);
+    ck_assert_ptr_null(strstr(e1 + strlen("r1kit verify: error: "), "error:"));
     /* same vocabulary, one merge less: the text tokenizes differently */
     char p[4096], cmd[8192];
     snprintf(cmd, sizeof cmd, "mkdir -p '%s/ds2' && cp '%s/ds/'*.json '%s/ds2/' && ln -s '%s/ds/model.safetensors' '%s/ds2/' && "
@@ -249,6 +258,209 @@ START_TEST(llama_base) {
 }
 END_TEST
 
+
+/* ---- the gate --------------------------------------------------------------------------------------------- */
+
+#define VQ2 "verify '%s/ds-f32.gguf' '%s/ds-q2.gguf' --text '%s/text.txt' --ctx 64 --chunks 3 --no-scan "
+
+START_TEST(gate) {
+    int rc = RUN(VQ2 "--max-ppl-ratio 2 --max-kld 1 --min-top1 10", g_dir, g_dir, g_dir);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, g_err);
+    ck_assert_ptr_nonnull(strstr(g_out, "gate: PASS (3 criteria)"));
+    ck_assert_ptr_nonnull(strstr(g_out, "ok   mean KLD "));
+    ck_assert_ptr_null(strstr(g_out, "FAIL"));
+    /* each criterion failing alone */
+    static const struct { const char *opt, *line; } f[] = {
+        { "--max-kld 1e-9", "FAIL mean KLD 0.0" }, { "--max-ppl-ratio 0.5", "FAIL PPL ratio " },
+        { "--min-top1 100", "FAIL same top p " },
+    };
+    for (int i = 0; i < 3; i++) {
+        rc = RUN(VQ2 "%s --max-kld 1", g_dir, g_dir, g_dir, f[i].opt);   /* a later --max-kld overrides: KLD passes */
+        ck_assert_int_eq(rc, i ? 1 : 0);
+        rc = RUN(VQ2 "--max-kld 1 %s", g_dir, g_dir, g_dir, f[i].opt);
+        ck_assert_msg(rc == 1, "%s: exit %d: %s", f[i].opt, rc, g_err);
+        ck_assert_msg(strstr(g_out, f[i].line) != NULL, "%s: %s", f[i].opt, g_out);
+        ck_assert_ptr_nonnull(strstr(g_out, i ? "gate: FAIL (1 of 2 criteria failed)" : "gate: FAIL (1 of 1 criteria failed)"));
+    }
+    ck_assert_ptr_nonnull(strstr(g_out, "% < 100.000%"));
+    /* --json: the gate in the document, its lines on stderr */
+    rc = RUN(VQ2 "--max-kld 1e-9 --json", g_dir, g_dir, g_dir);
+    ck_assert_int_eq(rc, 1);
+    cJSON *j = cJSON_Parse(g_out);
+    ck_assert_ptr_nonnull(j);
+    const cJSON *g = cJSON_GetObjectItemCaseSensitive(j, "gate");
+    ck_assert(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(g, "pass")));
+    const cJSON *c0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(g, "criteria"), 0);
+    ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(c0, "key")->valuestring, "max_kld");
+    ck_assert(cJSON_GetObjectItemCaseSensitive(c0, "value")->valuedouble == num(j, "total.kld"));
+    ck_assert(cJSON_GetObjectItemCaseSensitive(c0, "threshold")->valuedouble == 1e-9);
+    cJSON_Delete(j);
+    ck_assert_ptr_nonnull(strstr(g_err, "gate: FAIL"));
+    /* --gate FILE; the command line overrides it */
+    char p[4096];
+    snprintf(p, sizeof p, "%s/gate.json", g_dir);
+    rk_test_write_file(p, "{\"max_kld\": 1e-9, \"min_top1\": 10}", 34);
+    ck_assert_int_eq(RUN(VQ2 "--gate '%s'", g_dir, g_dir, g_dir, p), 1);
+    ck_assert_ptr_nonnull(strstr(g_out, "FAIL mean KLD"));
+    ck_assert_int_eq(RUN(VQ2 "--gate '%s' --max-kld 1", g_dir, g_dir, g_dir, p), 0);
+    ck_assert_ptr_nonnull(strstr(g_out, "gate: PASS (2 criteria)"));
+    /* malformed or unknown keys: usage (2) before anything runs; a missing file: 3 */
+    static const char *const bad[] = { "{\"max_kld\": ", "{\"max_kdl\": 0.1}", "{\"min_top1\": 0.5e3}", "[1]" };
+    for (int i = 0; i < 4; i++) {
+        rk_test_write_file(p, bad[i], strlen(bad[i]));
+        rc = RUN(VQ2 "--gate '%s'", g_dir, g_dir, g_dir, p);
+        ck_assert_msg(rc == 2, "%s: exit %d", bad[i], rc);
+        ck_assert_ptr_nonnull(strstr(g_err, p));
+        ck_assert_ptr_null(strstr(g_err, "check:"));                     /* nothing ran */
+    }
+    ck_assert_int_eq(RUN(VQ2 "--gate '%s/none.json'", g_dir, g_dir, g_dir, g_dir), 3);
+    ck_assert_int_eq(RUN(VQ2 "--min-top1 101", g_dir, g_dir, g_dir), 2);
+    ck_assert_int_eq(RUN(VQ2 "--max-kld -1", g_dir, g_dir, g_dir), 2);
+    ck_assert_int_eq(RUN(VQ2 "--max-ppl-ratio 0", g_dir, g_dir, g_dir), 2);
+    ck_assert_int_eq(RUN(VQ2 "--max-kld x", g_dir, g_dir, g_dir), 2);
+}
+END_TEST
+
+/* ---- stored base ------------------------------------------------------------------------------------------ */
+
+static cJSON *run_json(const char *fmt, const char *a, const char *b) {
+    char cmd[16384];
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+    snprintf(cmd, sizeof cmd, fmt, a, b, g_dir);
+#pragma GCC diagnostic pop
+    int rc = RUN("%s", cmd);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, g_err);
+    cJSON *j = cJSON_Parse(g_out);
+    ck_assert_msg(j != NULL, "not JSON: %.200s", g_out);
+    return j;
+}
+
+START_TEST(base_file) {
+    char all[4096], k8[4096], bad[4096];
+    snprintf(all, sizeof all, "%s/all.kb", g_dir);
+    snprintf(k8, sizeof k8, "%s/k8.kb", g_dir);
+    snprintf(bad, sizeof bad, "%s/bad.kb", g_dir);
+    /* compare and save in one run, every token kept: the stored base gives the same figures, bit for bit */
+    char cmd[16384];
+    snprintf(cmd, sizeof cmd, "verify '%s/ds-f32.gguf' '%s/ds-q2.gguf' --text '%%s/text.txt' --ctx 64 --chunks 3 --json --no-scan "
+             "--save-base '%s' --top-k 100000", g_dir, g_dir, all);
+    cJSON *live = run_json(cmd, g_dir, NULL);
+    ck_assert(num(live, "saved_base.top_k") > 100 && num(live, "saved_base.scored_tokens") == 93);
+    cJSON *st = run_json("verify --base '%s' '%s/ds-q2.gguf' --json --no-scan", all, g_dir);
+    static const char *const keys[] = { "total.kld", "total.kld_err", "total.ppl", "total.ppl_base", "total.cor_ln_ppl",
+                                        "total.ppl_ratio", "total.dp", "total.dp_rms", "total.same_top", "kld_percentiles.99",
+                                        "kld_percentiles.50", "dp_percentiles.1", "scored_tokens", "n_chunks" };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        ck_assert_msg(num(st, keys[i]) == num(live, keys[i]), "%s: %.17g stored, %.17g live", keys[i], num(st, keys[i]),
+                      num(live, keys[i]));
+    cJSON_Delete(st);
+    /* base only, top 8: PPL, Δp and top-1 exact, the KLD a lower bound */
+    ck_assert_int_eq(RUN("verify '%s/ds-f32.gguf' --save-base '%s' --top-k 8 --text '%s/text.txt' --ctx 64 --chunks 3 --no-scan",
+                         g_dir, k8, g_dir), 0);
+    ck_assert_ptr_nonnull(strstr(g_err, "bytes per scored token"));
+    st = run_json("verify --base '%s' '%s/ds-q2.gguf' --text '%s/text.txt' --json", k8, g_dir);
+    ck_assert(num(st, "base_top_k") == 8);
+    for (size_t i = 2; i < 9; i++)
+        if (strcmp(keys[i], "total.cor_ln_ppl")) ck_assert_msg(num(st, keys[i]) == num(live, keys[i]), "%s", keys[i]);
+    ck_assert(num(st, "total.kld") < num(live, "total.kld") && num(st, "total.kld") > 0);
+    cJSON_Delete(st);
+    cJSON_Delete(live);
+    /* gate on a stored base */
+    ck_assert_int_eq(RUN("verify --base '%s' '%s/ds-q2.gguf' --no-scan --max-kld 1e-9", all, g_dir), 1);
+    /* corrupt files: exit 3, the file named */
+    size_t n;
+    uint8_t *b = rk_test_read_file(all, &n);
+    ck_assert_ptr_nonnull(b);
+    const struct { size_t at, len; uint8_t x; const char *what; } dmg[] = {
+        { 5000, 0, 0x40, "checksum mismatch" }, { 20, 0, 0x01, "header checksum" }, { 0, 0, 'x', "not an r1kit base file" },
+        { 0, 1, 0, "truncated" }, { 0, 2, 0, "truncated" },
+    };
+    for (int i = 0; i < 5; i++) {
+        uint8_t *c = malloc(n);
+        memcpy(c, b, n);
+        size_t m = n;
+        if (dmg[i].len == 1) m = n / 2;
+        else if (dmg[i].len == 2) m = 100;
+        else c[dmg[i].at] ^= dmg[i].x;
+        rk_test_write_file(bad, c, m);
+        free(c);
+        int rc = RUN("verify --base '%s' '%s/ds-q2.gguf' --no-scan", bad, g_dir);
+        ck_assert_msg(rc == 3, "%s: exit %d: %s", dmg[i].what, rc, g_err);
+        ck_assert_msg(strstr(g_err, bad) && strstr(g_err, dmg[i].what), "%s: %s", dmg[i].what, g_err);
+    }
+    free(b);
+    ck_assert_int_eq(RUN("verify --base '%s/none.kb' '%s/ds-q2.gguf'", g_dir, g_dir), 3);
+    /* another tokenizer: a qwen2 model; the same vocabulary with one merge removed */
+    int rc = RUN("verify --base '%s' '%s/qw' --no-scan", all, g_dir);
+    ck_assert_msg(rc == 3 && strstr(g_err, "another tokenizer"), "exit %d: %s", rc, g_err);
+    char sh[8192];
+    snprintf(sh, sizeof sh, "rm -rf '%s/ds3' && mkdir -p '%s/ds3' && cp '%s/ds/'*.json '%s/ds3/' && ln -s '%s/ds/model.safetensors' '%s/ds3/' && "
+             "sed -i 's/\"merges\":\\([[:space:]]*\\)\\[\"[^\"]*\", /\"merges\":\\1[/' '%s/ds3/tokenizer.json'",
+             g_dir, g_dir, g_dir, g_dir, g_dir, g_dir, g_dir);
+    ck_assert_int_eq(rk_test_run(sh, NULL, 0, g_err, sizeof g_err), 0);
+    rc = RUN("verify --base '%s' '%s/ds3' --no-scan", all, g_dir);
+    ck_assert_msg(rc == 3 && strstr(g_err, "another tokenizer") && strstr(g_err, all), "exit %d: %s", rc, g_err);
+    /* options */
+    ck_assert_int_eq(RUN("verify --base '%s' '%s/ds-q2.gguf' --ctx 32", all, g_dir), 2);
+    ck_assert_int_eq(RUN("verify --base '%s' --llama-base '%s' '%s/ds-q2.gguf'", all, all, g_dir), 2);
+    ck_assert_int_eq(RUN("verify --base '%s' '%s/ds-q2.gguf' --save-base '%s'", all, g_dir, bad), 2);
+    ck_assert_int_eq(RUN(VQ2 "--top-k 8", g_dir, g_dir, g_dir), 2);
+    ck_assert_int_eq(RUN("verify '%s/ds-f32.gguf' --save-base '%s' --text '%s/text.txt' --top-k 0", g_dir, bad, g_dir), 2);
+    ck_assert_int_eq(RUN("verify '%s/ds-f32.gguf' --save-base '%s' --text '%s/text.txt' --max-kld 1", g_dir, bad, g_dir), 2);
+}
+END_TEST
+
+/* ---- static checks ---------------------------------------------------------------------------------------- */
+
+START_TEST(static_checks) {
+    char p[4096], q[4096];
+    snprintf(p, sizeof p, "%s/ds-q2.gguf", g_dir);
+    size_t n;
+    uint8_t *b = rk_test_read_file(p, &n);
+    ck_assert_ptr_nonnull(b);
+    snprintf(q, sizeof q, "%s/cut.gguf", g_dir);
+    rk_test_write_file(q, b, n / 2);
+    free(b);
+    int rc = RUN("verify '%s/ds-f32.gguf' '%s' --text '%s/text.txt' --ctx 64 --chunks 3", g_dir, q, g_dir);
+    ck_assert_msg(rc == 3, "exit %d: %s", rc, g_err);
+    ck_assert_ptr_nonnull(strstr(g_err, "check: error CANDIDATE: file: "));
+    ck_assert_ptr_nonnull(strstr(g_err, q));
+    ck_assert_ptr_nonnull(strstr(g_err, "failed 1 static check; nothing was evaluated"));
+    ck_assert_ptr_null(strstr(g_err, "chunk "));
+    ck_assert_ptr_nonnull(strstr(g_err, "check: ok    BASE: engine: loads"));
+    /* NaN in an F32 weight of the candidate */
+    snprintf(p, sizeof p, "%s/ds-f32.gguf", g_dir);
+    b = rk_test_read_file(p, &n);
+    rk_gguf *g;
+    rk_err e;
+    ck_assert_int_eq(rk_gguf_open_buffer(&g, b, n, "x", &e), 0);
+    const rk_gguf_tensor *t = rk_gguf_find_tensor(g, "blk.2.ffn_up_exps.weight");
+    ck_assert(t && t->type == 0);
+    const float nan = NAN;
+    memcpy(b + (t->data - b) + 4 * 1000, &nan, 4);
+    rk_gguf_close(g);
+    snprintf(q, sizeof q, "%s/nan.gguf", g_dir);
+    rk_test_write_file(q, b, n);
+    free(b);
+    rc = RUN("verify '%s/ds-f32.gguf' '%s' --text '%s/text.txt' --ctx 64 --chunks 3 --json", g_dir, q, g_dir);
+    ck_assert_msg(rc == 3, "exit %d: %s", rc, g_err);
+    ck_assert_ptr_nonnull(strstr(g_err, "check: error CANDIDATE: scan: tensor 'blk.2.ffn_up_exps.weight' (F32) has 1 NaN/Inf"));
+    cJSON *j = cJSON_Parse(g_out);
+    ck_assert_ptr_nonnull(j);
+    const cJSON *cc = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "checks"), "candidate");
+    ck_assert(cc && cJSON_GetObjectItemCaseSensitive(cc, "errors")->valuedouble == 1);
+    ck_assert(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(cc, "findings")) >= 6);
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(j, "gate")) && !cJSON_GetObjectItemCaseSensitive(j, "total"));
+    cJSON_Delete(j);
+    /* --no-scan: the loader accepts the file; a NaN reaching the logits is then the run's own error (3) */
+    rc = RUN("verify '%s/ds-f32.gguf' '%s' --text '%s/text.txt' --ctx 64 --chunks 1 --no-scan", g_dir, q, g_dir);
+    ck_assert_msg(rc == 0 || rc == 3, "exit %d: %s", rc, g_err);
+    ck_assert_ptr_null(strstr(g_err, "check: error"));
+    ck_assert_ptr_null(strstr(g_err, "scan:"));
+}
+END_TEST
+
 /* r1kit's own figures for a fixed pair (see the file comment); relative tolerance per figure */
 START_TEST(golden) {
     char cmd[4096];
@@ -296,6 +508,9 @@ Suite *make_suite(void) {
     tcase_add_test(tc, tokenizers);
     tcase_add_test(tc, bad_args);
     tcase_add_test(tc, llama_base);
+    tcase_add_test(tc, gate);
+    tcase_add_test(tc, base_file);
+    tcase_add_test(tc, static_checks);
     tcase_add_test(tc, golden);
     suite_add_tcase(s, tc);
     return s;

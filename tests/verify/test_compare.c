@@ -90,8 +90,8 @@ START_TEST(token_row) {
     ck_assert_int_eq(rk_verify_row_from_logits(&row, lp, l, 4, 4, &err), RK_EINVAL);
     ck_assert_int_eq(rk_verify_row_from_logits(&row, lp, l, 4, -1, &err), RK_EINVAL);
     const float bad[3] = { 0, NAN, 1 }, inf[3] = { 0, INFINITY, 1 };
-    ck_assert_int_eq(rk_verify_row_from_logits(&row, lp, bad, 3, 0, &err), RK_EINVAL);
-    ck_assert_int_eq(rk_verify_row_from_logits(&row, lp, inf, 3, 0, &err), RK_EINVAL);
+    ck_assert_int_eq(rk_verify_row_from_logits(&row, lp, bad, 3, 0, &err), RK_ECORRUPT);
+    ck_assert_int_eq(rk_verify_row_from_logits(&row, lp, inf, 3, 0, &err), RK_ECORRUPT);
     ck_assert_int_eq(rk_verify_row_from_logits(&row, lp, l, 4, 0, &err), 0);
     rk_verify_tok t;
     ck_assert_int_eq(rk_verify_token(&row, bad, 3, 0, &t, &err), RK_EINVAL);   /* size and NaN */
@@ -113,14 +113,14 @@ START_TEST(token_sparse) {
     const int32_t ids[6] = { 5, 0, 3, 1, 4, 2 };
     float slp[6];
     for (int k = 0; k < 6; k++) slp[k] = lp[ids[k]];
-    rk_verify_row sp = { 6, ids, slp, dense.nll, dense.top };
+    rk_verify_row sp = { 6, ids, slp, dense.nll, dense.top, 0, 0 };
     ck_assert_int_eq(rk_verify_token(&sp, c, V, 4, &ts, &err), 0);
     CLOSE(ts.kld, td.kld, 1e-7);
     CLOSE(ts.dp, td.dp, 1e-12);
     /* top-2 {0, 1} + rest bucket: by hand, and a lower bound of the full KLD */
     const int32_t top2[2] = { 0, 1 };
     float lp2[2] = { lp[0], lp[1] };
-    rk_verify_row s2 = { 2, top2, lp2, dense.nll, dense.top };
+    rk_verify_row s2 = { 2, top2, lp2, dense.nll, dense.top, 0, 0 };
     ck_assert_int_eq(rk_verify_token(&s2, c, V, 4, &ts, &err), 0);
     double zc = 0;
     for (int i = 0; i < 6; i++) zc += exp(c[i]);
@@ -129,8 +129,16 @@ START_TEST(token_sparse) {
     CLOSE(ts.kld, want, 1e-6);
     ck_assert(ts.kld <= td.kld + 1e-9);
     CLOSE(ts.dp, td.dp, 1e-12);                       /* the target's p comes from row.nll */
+    /* the rest's mass given explicitly (as a stored base has it): the same figure; P_rest = 0 drops the bucket */
+    rk_verify_row s2r = { 2, top2, lp2, dense.nll, dense.top, 1, 1 - p0 - p1 };
+    rk_verify_tok tr;
+    ck_assert_int_eq(rk_verify_token(&s2r, c, V, 4, &tr, &err), 0);
+    CLOSE(tr.kld, want, 1e-6);
+    rk_verify_row s2z = { 2, top2, lp2, dense.nll, dense.top, 1, 0 };
+    ck_assert_int_eq(rk_verify_token(&s2z, c, V, 4, &tr, &err), 0);
+    CLOSE(tr.kld, p0 * log(p0 / q0) + p1 * log(p1 / q1), 1e-6);
     const int32_t badid[1] = { 6 };
-    rk_verify_row s3 = { 1, badid, lp2, dense.nll, 0 };
+    rk_verify_row s3 = { 1, badid, lp2, dense.nll, 0, 0, 0 };
     ck_assert_int_eq(rk_verify_token(&s3, c, V, 4, &ts, &err), RK_EINVAL);
 }
 END_TEST
@@ -319,6 +327,40 @@ START_TEST(model_vs_itself) {
 }
 END_TEST
 
+/* ---- the gate ------------------------------------------------------------------------------------------- */
+
+START_TEST(gate) {
+    rk_verify_gate g;
+    rk_verify_gate_init(&g);
+    rk_err err;
+    const char ok[] = "{\"max_ppl_ratio\": 1.01, \"max_kld\": 0.03, \"min_top1\": 90}";
+    ck_assert_int_eq(rk_verify_gate_parse(&g, ok, strlen(ok), "g.json", &err), 0);
+    ck_assert(g.max_ppl_ratio == 1.01 && g.max_kld == 0.03 && g.min_top1 == 90);
+    static const char *const bad[] = { "", "[]", "{", "{\"max_kld\": \"0.1\"}", "{\"max_kl\": 0.1}", "{\"min_top1\": 101}",
+                                       "{\"max_ppl_ratio\": 0}", "{\"max_kld\": -1}", "3" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        rk_verify_gate h;
+        rk_verify_gate_init(&h);
+        ck_assert_msg(rk_verify_gate_parse(&h, bad[i], strlen(bad[i]), "g.json", &err) == RK_EINVAL, "accepted %s", bad[i]);
+        ck_assert(strstr(err.msg, "g.json") != NULL);
+    }
+    rk_verify_stats t = { 0 };
+    t.ratio = 1.02, t.kld = 0.03, t.same_top = 0.899;
+    rk_verify_gate_result r;
+    rk_verify_gate_eval(&g, &t, &r);
+    ck_assert_int_eq(r.n_set, 3);
+    ck_assert_int_eq(r.n_failed, 2);
+    ck_assert_str_eq(r.item[0].line, "FAIL PPL ratio 1.020000 > 1.010000");
+    ck_assert_str_eq(r.item[1].line, "ok   mean KLD 0.030000 <= 0.030000");          /* equality passes */
+    ck_assert_str_eq(r.item[2].line, "FAIL same top p 89.900% < 90.000%");
+    rk_verify_gate_init(&g);
+    g.max_kld = 0.1;
+    t.kld = NAN;                                                                    /* NaN fails */
+    rk_verify_gate_eval(&g, &t, &r);
+    ck_assert(r.n_set == 1 && r.n_failed == 1 && !r.item[0].set && !r.item[1].pass && !r.item[2].set);
+}
+END_TEST
+
 Suite *make_suite(void) {
     Suite *s = suite_create("verify");
     TCase *tc = tcase_create("token");
@@ -331,6 +373,7 @@ Suite *make_suite(void) {
     tcase_add_test(tc, percentiles);
     tcase_add_test(tc, stats_hand);
     tcase_add_test(tc, accumulate);
+    tcase_add_test(tc, gate);
     suite_add_tcase(s, tc);
     tc = tcase_create("model");
     tcase_add_test(tc, model_vs_itself);
