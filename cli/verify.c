@@ -22,6 +22,8 @@
 #include "verify/basefile.h"
 #include "verify/checks.h"
 #include "verify/compare.h"
+#include "verify/layers.h"
+#include "verify/report.h"
 
 const char rk_usage_verify[] =
     "usage: r1kit verify BASE CANDIDATE --text FILE [--save-base FILE [--top-k K]] [GATE] [options]\n"
@@ -48,6 +50,10 @@ const char rk_usage_verify[] =
     "  --json             print everything (checks, totals, percentiles, per-chunk figures, gate) as one JSON\n"
     "                     document on stdout\n"
     "  --no-scan          skip the NaN/Inf scan (it reads the whole file)\n"
+    "  --html FILE        also write a self-contained HTML report (SVG charts: per-chunk PPL, KLD histogram,\n"
+    "                     per-layer error of the hidden state, MoE routing heat maps, the candidate's bit\n"
+    "                     allocation; gate and findings); needs a finished evaluation\n"
+    "  --html-layer-chunks N  chunks the per-layer error runs both models over (default 2; live BASE only)\n"
     "  --save-base FILE   store the live BASE's answer (top-k log-probs per scored token + the rest's mass, the\n"
     "                     target's NLL, the argmax, the tokens, ctx, chunks, a tokenizer fingerprint; zlib,\n"
     "                     CRC-32) so that later runs need no BASE; without CANDIDATE only the base is run\n"
@@ -72,8 +78,8 @@ const char rk_usage_verify[] =
     "model or file cannot be opened or written), 5 out of memory, 130 interrupted.\n";
 
 typedef struct verify_args {
-    const char *base, *cand, *text, *llama_base, *base_file, *save_base, *gate_file;
-    int64_t n_ctx, n_chunks, n_batch, threads, top_k;
+    const char *base, *cand, *text, *llama_base, *base_file, *save_base, *gate_file, *html;
+    int64_t n_ctx, n_chunks, n_batch, threads, top_k, layer_chunks;
     int ctx_given, json, scan;
     rk_verify_gate gate;              /* command-line values over the --gate file's */
 } verify_args;
@@ -95,6 +101,10 @@ typedef struct verify_report {
     uint64_t saved_bytes;
     int64_t saved_k, saved_rows;
     int64_t base_k;                   /* --base: entries per row of the file (0 otherwise) */
+    /* --html: what only a run with the models can give */
+    rk_verify_routing routing[2];     /* [0] BASE (live only), [1] CANDIDATE, over the whole evaluation */
+    rk_verify_layers layers;
+    int have_layers;
 } verify_report;
 
 static void on_chunk(void *user, const rk_verify_chunk_info *c) {
@@ -399,6 +409,14 @@ static int run_live(const verify_args *a, verify_report *r, rk_err *err) {
                             on_chunk, NULL, &r->res, err)))
         goto done;
     r->have_result = 1;
+    if (a->html) {   /* routing of the whole evaluation first: the layer run resets the counters */
+        if ((rc = rk_verify_routing_collect(mb, &r->routing[0], err)) || (rc = rk_verify_routing_collect(mc, &r->routing[1], err)))
+            goto done;
+        fprintf(stderr, "per-layer error over %lld chunk(s) for the report\n", (long long)a->layer_chunks);
+        rk_verify_layers_opts lo = { a->n_ctx, a->layer_chunks, a->n_batch, vo.bos, 32 };
+        if ((rc = rk_verify_layers_run(mb, mc, ib, (int64_t)nb, &lo, &r->layers, err))) goto done;
+        r->have_layers = 1;
+    }
     if (w) {
         rc = rk_verify_basefile_finish(w, err);
         w = NULL;
@@ -475,6 +493,7 @@ static int run_file_base(const verify_args *a, verify_report *r, rk_err *err) {
         goto done;
     r->res.n_tokens = ntok;
     r->have_result = 1;
+    if (a->html && (rc = rk_verify_routing_collect(mc, &r->routing[1], err))) goto done;
 done:
     rk_tokenizer_free(tc);
     rk_model_free(mc);
@@ -498,7 +517,7 @@ static int parse_double(const char *s, double lo, int lo_open, double hi, double
 /* 0 ok, else the exit code (message printed) */
 static int parse_args(int argc, char **argv, verify_args *a) {
     enum { O_TEXT = 256, O_CTX, O_CHUNKS, O_BATCH, O_THREADS, O_JSON, O_LLAMA_BASE, O_BASE, O_SAVE_BASE, O_TOP_K,
-           O_MAX_PPL_RATIO, O_MAX_KLD, O_MIN_TOP1, O_GATE, O_NO_SCAN };
+           O_MAX_PPL_RATIO, O_MAX_KLD, O_MIN_TOP1, O_GATE, O_NO_SCAN, O_HTML, O_HTML_LAYERS };
     static const struct option opts[] = {
         { "text", required_argument, 0, O_TEXT }, { "ctx", required_argument, 0, O_CTX },
         { "chunks", required_argument, 0, O_CHUNKS }, { "batch", required_argument, 0, O_BATCH },
@@ -507,10 +526,11 @@ static int parse_args(int argc, char **argv, verify_args *a) {
         { "save-base", required_argument, 0, O_SAVE_BASE }, { "top-k", required_argument, 0, O_TOP_K },
         { "max-ppl-ratio", required_argument, 0, O_MAX_PPL_RATIO }, { "max-kld", required_argument, 0, O_MAX_KLD },
         { "min-top1", required_argument, 0, O_MIN_TOP1 }, { "gate", required_argument, 0, O_GATE },
-        { "no-scan", no_argument, 0, O_NO_SCAN }, { 0, 0, 0, 0 },
+        { "no-scan", no_argument, 0, O_NO_SCAN }, { "html", required_argument, 0, O_HTML },
+        { "html-layer-chunks", required_argument, 0, O_HTML_LAYERS }, { 0, 0, 0, 0 },
     };
     memset(a, 0, sizeof *a);
-    a->n_ctx = 512, a->n_chunks = -1, a->top_k = -1, a->scan = 1;
+    a->n_ctx = 512, a->n_chunks = -1, a->top_k = -1, a->scan = 1, a->layer_chunks = 2;
     rk_verify_gate cli;
     rk_verify_gate_init(&cli);
     rk_verify_gate_init(&a->gate);
@@ -550,6 +570,10 @@ static int parse_args(int argc, char **argv, verify_args *a) {
             break;
         case O_GATE: a->gate_file = optarg; break;
         case O_NO_SCAN: a->scan = 0; break;
+        case O_HTML: a->html = optarg; break;
+        case O_HTML_LAYERS:
+            if (rk_cli_parse_i64(optarg, 1, 1 << 20, &a->layer_chunks)) return rk_cli_usage_error("verify", "--html-layer-chunks: '%s' is not a positive whole number", optarg);
+            break;
         default: return rk_cli_usage_error("verify", "bad option");
         }
     }
@@ -590,6 +614,47 @@ static int parse_args(int argc, char **argv, verify_args *a) {
     return 0;
 }
 
+/* --html: the report from everything the run gathered (verify/report.h) */
+static int write_html(const verify_args *a, verify_report *r, int argc, char **argv, rk_err *err) {
+    rk_verify_report p;
+    memset(&p, 0, sizeof p);
+    p.base_path = r->base_label, p.cand_path = r->cand_label, p.text_path = r->text && *r->text ? r->text : NULL;
+    p.result = &r->res;
+    size_t cl = 1;
+    for (int i = 0; i < argc; i++) cl += strlen(argv[i]) + 1;
+    char *cmd = malloc(cl + 8);
+    if (cmd) {
+        strcpy(cmd, "r1kit");
+        for (int i = 0; i < argc; i++) strcat(strcat(cmd, " "), argv[i]);
+        p.command = cmd;
+    }
+    rk_verify_report_criterion crit[RK_VERIFY_GATE_N];
+    rk_verify_report_gate g;
+    if (r->have_gate) {
+        rk_verify_report_gate_from(&r->gate_res, crit, &g);
+        p.gate = &g;
+    }
+    size_t nf = r->checks[0].n + r->checks[1].n, k = 0;
+    rk_verify_report_finding *f = calloc(nf ? nf : 1, sizeof *f);
+    for (int w = 0; f && w < 2; w++)
+        for (size_t i = 0; i < r->checks[w].n; i++)
+            f[k++] = (rk_verify_report_finding){ r->checks[w].item[i].level, w ? "CANDIDATE" : "BASE", r->checks[w].item[i].what };
+    p.findings = f, p.n_findings = f ? k : 0;
+    p.layers = r->have_layers ? &r->layers : NULL;
+    p.routing_base = r->routing[0].n ? &r->routing[0] : NULL;
+    p.routing_cand = r->routing[1].n ? &r->routing[1] : NULL;
+    rk_verify_report_alloc al;
+    rk_err e2;
+    int have_alloc = rk_verify_report_load_alloc(r->cand_label, &al, &e2) == 0;
+    if (have_alloc) p.alloc = &al;
+    int rc = rk_verify_report_html(a->html, &p, err);
+    if (!rc) fprintf(stderr, "wrote %s\n", a->html);
+    if (have_alloc) rk_verify_report_alloc_free(&al);
+    free(f);
+    free(cmd);
+    return rc;
+}
+
 int rk_cmd_verify(int argc, char **argv) {
     verify_args a;
     int ex = parse_args(argc, argv, &a);
@@ -611,8 +676,12 @@ int rk_cmd_verify(int argc, char **argv) {
         fprintf(stderr, "%lld tokens scored in %lld chunks, %.2f s\n", (long long)r.res.sums.count, (long long)r.res.n_chunks,
                 r.res.seconds);
     print_gate(a.json ? stderr : stdout, &r);
+    if (!rc && a.html && r.have_result) rc = write_html(&a, &r, argc, argv, &err);
     ex = rc ? finish(rc, &err) : r.have_gate && r.gate_res.n_failed ? RK_EXIT_CHECK : RK_EXIT_OK;
     rk_verify_result_free(&r.res);
+    rk_verify_routing_free(&r.routing[0]);
+    rk_verify_routing_free(&r.routing[1]);
+    rk_verify_layers_free(&r.layers);
     rk_verify_checks_free(&r.checks[0]);
     rk_verify_checks_free(&r.checks[1]);
     return ex;

@@ -29,22 +29,6 @@ static char *g_dir;
 
 #define RUN(...) rk_test_r1kit(g_out, sizeof g_out, g_err, sizeof g_err, "OMP_NUM_THREADS=1", __VA_ARGS__)
 
-/* a short generated text: words from a small list picked by an LCG (same text every run) */
-static void write_text(const char *path, size_t bytes) {
-    static const char *const w[] = { "the", "expert", "router", "picks", "eight", "of", "many", "and", "a", "model",
-                                     "weights", "shrink", "to", "bits", "while", "quality", "stays", "close", "we",
-                                     "measure", "it", "on", "text", "in", "light" };
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    uint32_t s = 12345;
-    size_t n = 0;
-    while (n < bytes) {
-        s = s * 1664525u + 1013904223u;
-        const char *word = w[(s >> 8) % (sizeof w / sizeof w[0])];
-        n += (size_t)fprintf(f, "%s%s", word, (s >> 20) % 9 == 0 ? ".\n" : " ");
-    }
-    fclose(f);
-}
 
 static void setup(void) {
     g_dir = rk_test_tmpdir("cli_verify");
@@ -55,7 +39,7 @@ static void setup(void) {
     ck_assert_int_eq(RUN("quantize '%s/ds' '%s/ds-q2.gguf' --recipe q2-moe", g_dir, g_dir), 0);
     char p[4096];
     snprintf(p, sizeof p, "%s/text.txt", g_dir);
-    write_text(p, 12000);
+    rk_test_write_words(p, 12000, 12345u);
 }
 
 static void teardown(void) {
@@ -462,6 +446,33 @@ START_TEST(static_checks) {
 END_TEST
 
 /* r1kit's own figures for a fixed pair (see the file comment); relative tolerance per figure */
+/* --html: the page is written (also when the gate fails), holds every chart, and an unwritable target is exit 4 */
+START_TEST(html_report) {
+    char p[4096];
+    snprintf(p, sizeof p, "%s/report.html", g_dir);
+    int rc = RUN("verify '%s/ds' '%s/ds-q2.gguf' --text '%s/text.txt' --ctx 64 --chunks 3 --max-kld 0 --html '%s'", g_dir, g_dir,
+                 g_dir, p);
+    ck_assert_msg(rc == 1, "exit %d: %s", rc, g_err);
+    size_t n = 0;
+    char *h = (char *)rk_test_read_file(p, &n);
+    ck_assert_ptr_nonnull(h);
+    h = realloc(h, n + 1);
+    h[n] = 0;
+    static const char *const ids[] = { "chart-ppl", "chart-kld-hist", "chart-layers", "chart-routing", "chart-alloc" };
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "id=\"%s\"", ids[i]);
+        ck_assert_msg(strstr(h, want) != NULL, "no %s in the report", ids[i]);
+    }
+    ck_assert_ptr_nonnull(strstr(h, "FAIL"));
+    ck_assert_ptr_null(strstr(h, "http://"));
+    ck_assert_ptr_null(strstr(h, "https://"));
+    free(h);
+    ck_assert_int_eq(RUN("verify '%s/ds-f32.gguf' '%s/ds-q4.gguf' --text '%s/text.txt' --ctx 64 --chunks 2 --html '%s/nodir/r.html'",
+                         g_dir, g_dir, g_dir, g_dir), 4);
+}
+END_TEST
+
 START_TEST(golden) {
     char cmd[4096];
     ck_assert_int_eq(RUN("convert '%s/teacher' '%s/t-bf16.gguf' --outtype bf16 --quiet", rk_test_source_dir(), g_dir), 0);
@@ -511,6 +522,7 @@ Suite *make_suite(void) {
     tcase_add_test(tc, gate);
     tcase_add_test(tc, base_file);
     tcase_add_test(tc, static_checks);
+    tcase_add_test(tc, html_report);
     tcase_add_test(tc, golden);
     suite_add_tcase(s, tc);
     return s;
