@@ -344,19 +344,6 @@ START_TEST(all_equal) {   /* KLD all zero, dp all zero: the charts still draw (a
 END_TEST
 
 /* ---- a real pair ---------------------------------------------------------------------------------------------- */
-static void write_text(const char *p, size_t bytes) {
-    static const char *const w[] = { "the", "expert", "router", "picks", "eight", "of", "many", "and", "a", "model",
-                                     "weights", "shrink", "to", "bits", "while", "quality", "stays", "close", "we" };
-    FILE *f = fopen(p, "wb");
-    ck_assert_ptr_nonnull(f);
-    uint32_t s = 4242;
-    size_t n = 0;
-    while (n < bytes) {
-        s = s * 1664525u + 1013904223u;
-        n += (size_t)fprintf(f, "%s%s", w[(s >> 8) % (sizeof w / sizeof w[0])], (s >> 20) % 9 == 0 ? ".\n" : " ");
-    }
-    fclose(f);
-}
 
 static void setup(void) {
     g_dir = rk_test_tmpdir("verify_report");
@@ -364,7 +351,7 @@ static void setup(void) {
     ck_assert_int_eq(RUN("convert '%s/ds' '%s/ds-f32.gguf' --outtype f32 --quiet", g_dir, g_dir), 0);
     ck_assert_int_eq(RUN("quantize '%s/ds' '%s/ds-q2.gguf' --recipe q2-moe --quiet", g_dir, g_dir), 0);
     ck_assert_msg(RUN("quantize '%s/ds' '%s/ds-pe.gguf' --bpw 4 --layout per-expert --quiet", g_dir, g_dir) == 0, "%s", g_err);
-    write_text(path("text.txt"), 8000);
+    rk_test_write_words(path("text.txt"), 8000, 4242u);
 }
 
 static void teardown(void) {
