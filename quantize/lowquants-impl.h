@@ -94,6 +94,25 @@ static inline double rk_lq_err(const float *x, const float *y, const float *w, i
  * qmax), searched over candidates that map the largest |x| to qmin or qmax (±0.9 level in 0.1 steps), each
  * refitted by least squares, then one re-round/refit pass. w NULL: weights 1. L receives the levels of the
  * returned scale; returns 0 (all L = 0) if x is all zero or all weights are zero. n <= 256. */
+/* The search's last step, shared by the scalar and the AVX2 search: re-round x against the fitted scale best_s
+ * (scratch Lt[n]), refit, and keep the refit (scale and levels into L) when it scores better than best_score. */
+static inline double rk_lq_refit(int n, const double *x, const double *w, int qmin, int qmax, double best_s,
+                                 double best_score, int *Lt, int *L) {
+    double slx = 0.0, sl2 = 0.0;
+    for (int i = 0; i < n; i++) {
+        const int l = rk_lq_nearest(x[i] / best_s, qmin, qmax);
+        const double wi = w ? w[i] : 1.0;
+        Lt[i] = l;
+        slx += wi * x[i] * l;
+        sl2 += wi * (double)l * l;
+    }
+    if (sl2 > 0.0 && slx * slx / sl2 > best_score) {
+        best_s = slx / sl2;
+        memcpy(L, Lt, (size_t)n * sizeof *L);
+    }
+    return best_s;
+}
+
 static inline double rk_lq_search_sym(int n, const double *x, const double *w, int qmin, int qmax, int *L) {
     double amax = 0.0, vmax = 0.0, sw = 0.0;
     for (int i = 0; i < n; i++) {
@@ -126,20 +145,7 @@ static inline double rk_lq_search_sym(int n, const double *x, const double *w, i
         }
     }
     if (best_score < 0.0 || best_s == 0.0) return 0.0;
-    /* re-round against the fitted scale, refit, keep if better */
-    double slx = 0.0, sl2 = 0.0;
-    for (int i = 0; i < n; i++) {
-        const int l = rk_lq_nearest(x[i] / best_s, qmin, qmax);
-        const double wi = w ? w[i] : 1.0;
-        Lt[i] = l;
-        slx += wi * x[i] * l;
-        sl2 += wi * (double)l * l;
-    }
-    if (sl2 > 0.0 && slx * slx / sl2 > best_score) {
-        best_s = slx / sl2;
-        memcpy(L, Lt, (size_t)n * sizeof *L);
-    }
-    return best_s;
+    return rk_lq_refit(n, x, w, qmin, qmax, best_s, best_score, Lt, L);   /* re-round, refit, keep if better */
 }
 
 /* The symmetric search as a function pointer: the scalar one or (fast quantizers) its AVX2 twin. */
@@ -259,19 +265,7 @@ RK_LQ_TGT static double rk_lq_search_sym_avx2(int n, const double *x, const doub
         for (int i = 0; i < n; i++) L[i] = rk_lq_nearest(is[best] * x[i], qmin, qmax);
     if (best_score < 0.0 || best_s == 0.0) return 0.0;
     int Lt[256];
-    double s1 = 0.0, s2 = 0.0;
-    for (int i = 0; i < n; i++) {
-        const int l = rk_lq_nearest(x[i] / best_s, qmin, qmax);
-        const double wi = w ? w[i] : 1.0;
-        Lt[i] = l;
-        s1 += wi * x[i] * l;
-        s2 += wi * (double)l * l;
-    }
-    if (s2 > 0.0 && s1 * s1 / s2 > best_score) {
-        best_s = s1 / s2;
-        memcpy(L, Lt, (size_t)n * sizeof *L);
-    }
-    return best_s;
+    return rk_lq_refit(n, x, w, qmin, qmax, best_s, best_score, Lt, L);
 }
 
 /* Horizontal sum of 8 int32 lanes (exact). */

@@ -151,9 +151,8 @@ static double sub_eval(const float *x, const float *w, int nmax, float ds, float
     return e;
 }
 
-/* Step 2: super-block codes from per-sub-block (s, m); refine: try the 3×3 codes around the rounded ones. */
-static double build_sb(const float *x, const float *w, int nmax, const float *s, const float *m, int refine,
-                       rk_kq_sb *out) {
+/* The super-block scales of step 2: d and dmin from the largest sub-block scale and min (as f16; fd, fdm as f32). */
+static void sb_scales(const float *s, const float *m, rk_kq_sb *out, float *fd, float *fdm) {
     float maxs = 0.0f, maxm = 0.0f;
     for (int j = 0; j < 8; j++) {
         maxs = s[j] > maxs ? s[j] : maxs;
@@ -161,7 +160,14 @@ static double build_sb(const float *x, const float *w, int nmax, const float *s,
     }
     out->d = rk_kq_f16(maxs / 63.0f);
     out->dmin = rk_kq_f16(maxm / 63.0f);
-    const float fd = rk_f16_to_f32(out->d), fdm = rk_f16_to_f32(out->dmin);
+    *fd = rk_f16_to_f32(out->d), *fdm = rk_f16_to_f32(out->dmin);
+}
+
+/* Step 2: super-block codes from per-sub-block (s, m); refine: try the 3×3 codes around the rounded ones. */
+static double build_sb(const float *x, const float *w, int nmax, const float *s, const float *m, int refine,
+                       rk_kq_sb *out) {
+    float fd, fdm;
+    sb_scales(s, m, out, &fd, &fdm);
     const int r = refine ? 1 : 0;
     double total = 0.0;
     for (int j = 0; j < 8; j++) {
@@ -410,14 +416,8 @@ KQ_TGT static void fit_sub_avx2(const float *x, const float *w, int unit, int nm
 /* build_sb(refine = 1): the 3×4 (sc, m) codes of each sub-block in 12 lanes. */
 KQ_TGT static void build_sb_avx2(const float *x, const float *w, int nmax, const float *s, const float *m,
                                  rk_kq_sb *out) {
-    float maxs = 0.0f, maxm = 0.0f;
-    for (int j = 0; j < 8; j++) {
-        maxs = s[j] > maxs ? s[j] : maxs;
-        maxm = m[j] > maxm ? m[j] : maxm;
-    }
-    out->d = rk_kq_f16(maxs / 63.0f);
-    out->dmin = rk_kq_f16(maxm / 63.0f);
-    const float fd = rk_f16_to_f32(out->d), fdm = rk_f16_to_f32(out->dmin);
+    float fd, fdm;
+    sb_scales(s, m, out, &fd, &fdm);
     const __m256 vmax = _mm256_set1_ps((float)nmax);
     for (int j = 0; j < 8; j++) {
         const float *xj = x + 32 * j, *wj = w + 32 * j;
