@@ -7,6 +7,9 @@ mscale_all_dim)). Used by tests/model/test_rope_torch.c (r1kit's model/kernels/r
 usage: rope_reference.py KIND THETA ROT_DIM FACTOR ORIG BETA_FAST BETA_SLOW MSCALE MSCALE_ALL_DIM LOW HIGH POS...
 prints "attn <factor>" then one line per position: "<pos> <cos_0> .. <cos_{d/2-1}> <sin_0> .. <sin_{d/2-1}>".
 
+usage: rope_reference.py batch JOBS   (one job per line of JOBS, as the arguments of either form; each job's
+output is followed by a line "=== end": one Python start for a whole test file)
+
 usage: rope_reference.py apply FILE KIND THETA ... HIGH   (same parameters, no positions)
 FILE holds one vector per line: "<pos> <x_0> .. <x_{d-1}>". Prints, per line, three rotated vectors of d values:
   HF rotate_half (Llama/Qwen: q*cos + rotate_half(q)*sin with cos = cat(c, c)),
@@ -80,8 +83,7 @@ def apply(path, inv, attn):
         print(" ".join(repr(v) for v in torch.cat([neox, hf_ds, ref]).tolist()))
 
 
-def main():
-    a = sys.argv[1:]
+def run(a):
     if a[0] == "apply":
         path = a[1]
         a = a[2:]
@@ -102,6 +104,17 @@ def main():
         ang = torch.tensor(float(p), dtype=torch.float64) * inv
         vals = torch.cat([ang.cos() * attn, ang.sin() * attn]).tolist()
         print(p, " ".join(repr(v) for v in vals))
+
+
+def main():
+    a = sys.argv[1:]
+    if a[0] == "batch":   # one job (the arguments above) per line of the file; each job's output ends "=== end"
+        for line in open(a[1]):
+            if line.split():
+                run(line.split())
+                print("=== end")
+        return
+    run(a)
 
 
 if __name__ == "__main__":
