@@ -14,16 +14,7 @@
 #include <string.h>
 #include "tests/common/rk_test.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
+#define SANITIZED RK_TEST_SANITIZED
 
 static char g_teacher[1024], g_held[1024], *g_dir;
 static int g_have_text;

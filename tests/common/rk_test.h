@@ -41,6 +41,18 @@ int rk_test_have_torch(void);
 /* Path of the Debian system python that has torch ("/usr/bin/python3"). */
 const char *rk_test_python(void);
 
+/* 1 in an ASan build (tests may do less there: the sanitizers make the engine ~10x slower) */
+#if defined(__SANITIZE_ADDRESS__)
+#define RK_TEST_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RK_TEST_SANITIZED 1
+#endif
+#endif
+#ifndef RK_TEST_SANITIZED
+#define RK_TEST_SANITIZED 0
+#endif
+
 #define RK_TEST_MAIN()                                                                 \
     int main(void) {                                                                   \
         SRunner *sr = srunner_create(make_suite());                                   \
