@@ -86,13 +86,6 @@ float rk_q5_1_vec_dot_ref(int64_t n, const void *w, const void *a) {
 #include <immintrin.h>
 #define TGT __attribute__((target("avx2,fma,f16c")))
 
-TGT static inline float hsum8_ps(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 /* Byte k of the result is 0x10 if bit k of the u32 qh is set: each byte takes qh's byte k/8, then tests 1 << k%8. */
 TGT static inline __m256i fifth_bits(const uint8_t *qh) {
     uint32_t h;
@@ -118,7 +111,7 @@ TGT static float q5_1_dot_avx2(int64_t n, const rk_block_q5_1 *x, const rk_block
         const float d = _cvtsh_ss(x[i].d) * _cvtsh_ss(y[i].d);
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(s), acc);
     }
-    return hsum8_ps(acc) + summs;
+    return rk_kern_hsum8(acc) + summs;
 }
 #endif
 

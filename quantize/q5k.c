@@ -94,13 +94,6 @@ float rk_q5k_vec_dot_ref(int64_t n, const void *w, const void *a) {
 #include <immintrin.h>
 #define TGT __attribute__((target("avx2,fma,f16c")))
 
-TGT static inline float hsum8_ps(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 TGT static float q5k_dot_avx2(int64_t n, const rk_block_q5_k *x, const rk_block_q8_k *y) {
     const int64_t nb = n / RK_QK_K;
     const __m256i m4 = _mm256_set1_epi8(0xF), one = _mm256_set1_epi8(1);
@@ -133,7 +126,7 @@ TGT static float q5k_dot_avx2(int64_t n, const rk_block_q5_k *x, const rk_block_
         acc = _mm256_fmadd_ps(_mm256_set1_ps(dw), _mm256_cvtepi32_ps(isum), acc);
         accm += dmw * (float)msum;
     }
-    return hsum8_ps(acc) - accm;
+    return rk_kern_hsum8(acc) - accm;
 }
 #endif
 

@@ -67,13 +67,6 @@ float rk_q8_0_vec_dot_ref(int64_t n, const void *w, const void *a) {
 #include <immintrin.h>
 #define TGT __attribute__((target("avx2,fma,f16c")))
 
-TGT static inline float hsum8_ps(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 /* |w|·sign(a, w) with maddubs: |w| <= 128 and pairs stay below 2·128·127 < 32768 for ggml's −127..127 codes. */
 TGT static float q8_0_dot_avx2(int64_t n, const rk_block_q8_0 *x, const rk_block_q8_0 *y) {
     const int64_t nb = n / RK_QK8_0;
@@ -87,7 +80,7 @@ TGT static float q8_0_dot_avx2(int64_t n, const rk_block_q8_0 *x, const rk_block
         const float d = _cvtsh_ss(x[i].d) * _cvtsh_ss(y[i].d);
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(s), acc);
     }
-    return hsum8_ps(acc);
+    return rk_kern_hsum8(acc);
 }
 #endif
 

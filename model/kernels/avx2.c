@@ -3,7 +3,7 @@
  *
  * Summation order (what differs from the double-precision reference, and why results are still
  * deterministic): every output y[t, r] is computed by exactly one thread as
- *     h = hsum8(acc), acc lane j = FMA chain over x[t, k]·w[r, k] for k ≡ j (mod 8), k < cols8 = cols & ~7,
+ *     h = rk_kern_hsum8(acc), acc lane j = FMA chain over x[t, k]·w[r, k] for k ≡ j (mod 8), k < cols8 = cols & ~7,
  *     s = fmaf chain over the tail k = cols8 .. cols-1,   y = (h + s) + bias[r],
  * with hsum8 = ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)). Weight values are the exact f32 conversions of the
  * reference. For n < 16 every path (decode kernel converting in registers, tiled kernel over a converted row
@@ -45,13 +45,6 @@
 
 #define TGT __attribute__((target("avx2,fma,f16c")))
 #define AINL __attribute__((always_inline)) inline
-
-TGT static AINL float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));   /* l0+l4 .. l3+l7 */
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));                                         /* (l0+l4)+(l2+l6), ... */
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 /* E4M3 -> f32 through F16: the E4M3 magnitude bits shifted left by 7 form an F16 whose value is exactly the
  * E4M3 value times 2^-8 (same 1-x-3 layout inside F16's 1-5-10, bias 15 vs 7, subnormals included), and cvtph
@@ -229,7 +222,7 @@ TGT static AINL void mk_fused(int dt, int TT, int TR, const float *x, int64_t ld
     for (int t = 0; t < 2; t++)
 #pragma GCC unroll 4
         for (int r = 0; r < 4; r++)
-            if (t < TT && r < TR) out[t * 4 + r] = hsum8(acc[t][r]);
+            if (t < TT && r < TR) out[t * 4 + r] = rk_kern_hsum8(acc[t][r]);
 }
 
 typedef void (*mk_fused_fn)(const float *, int64_t, const rk_wview *, int64_t, int64_t, float *);
@@ -316,7 +309,7 @@ TGT static void tiled_block(const tiled_job *j, int64_t b, int64_t tb, float *wb
     for (int64_t t = 0; t < nt; t++)
         for (int64_t r = 0; r < nr; r++) {
             const int64_t row = r0 + r, tok = tb0 + t;
-            float v = hsum8(_mm256_loadu_ps(acc + (t * RB + r) * 8)) + tail_dot_w(j->x + tok * cols, w, row, c8, cols);
+            float v = rk_kern_hsum8(_mm256_loadu_ps(acc + (t * RB + r) * 8)) + tail_dot_w(j->x + tok * cols, w, row, c8, cols);
             if (j->bias) v += j->bias[row];
             j->y[tok * rows + row] = v;
         }
@@ -545,7 +538,7 @@ TGT float rk_dot_avx2(const float *a, const float *b, int64_t n) {
     for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
     float s = 0.0f;
     for (int64_t j = i; j < n; j++) s = fmaf(a[j], b[j], s);
-    return hsum8(acc) + s;
+    return rk_kern_hsum8(acc) + s;
 }
 /* ---- elementwise: exp, SwiGLU, softmax row ---------------------------------------------------------------------- */
 /* e^x for 8 lanes: x = n·ln2 + r (Cody-Waite split of ln2), e^r by Cephes' degree-6 polynomial on |r| <= ln2/2,
@@ -607,7 +600,7 @@ TGT void rk_softmax_row_avx2(float *x, int64_t len) {
         _mm256_storeu_ps(x + i, e);
         acc = _mm256_add_ps(acc, e);
     }
-    double s = hsum8(acc);
+    double s = rk_kern_hsum8(acc);
     for (int64_t j = i; j < len; j++) {
         x[j] = expf(x[j] - m);
         s += x[j];

@@ -35,6 +35,16 @@ float rk_kern_dot(const float *a, const float *b, int64_t n);
 void rk_kern_softmax_row(float *x, int64_t len);
 
 #ifdef RK_KERN_X86
+#include <immintrin.h>
+/* Sum of the 8 lanes in a fixed order, ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)): the one every AVX2 dot product of the
+ * kernels and of the block quantizers' vec_dot uses (callers are compiled for avx2,fma,f16c). */
+__attribute__((target("avx2,fma,f16c"), always_inline)) static inline float rk_kern_hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));   /* l0+l4 .. l3+l7 */
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));                                         /* (l0+l4)+(l2+l6), ... */
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
 void rk_matmul_avx2(float *y, const float *x, const rk_wview *w, const float *bias, int64_t n);
 void rk_axpy_avx2(float *y, float a, const float *x, int64_t n);
 float rk_dot_avx2(const float *a, const float *b, int64_t n);
