@@ -83,4 +83,33 @@ void rk_kq_pack_scales(const rk_kq_sb *sb, uint8_t scales[RK_K_SCALE_SIZE]);
 
 /* Threshold (blocks) under which the fast quantizers stay single-threaded. */
 #define RK_KQ_OMP_MIN_BLOCKS 8
+
+/* Q5_0 / Q5_1 (32 weights, levels L[j] in 0..31): the low nibbles of j and j + 16 share qs[j], the fifth bits are
+ * bit j of the little-endian u32 qh. */
+static inline void rk_q5_pack(const uint8_t *L, uint8_t *qs, uint8_t *qh) {
+    uint32_t h = 0;
+    for (int j = 0; j < 16; j++) {
+        qs[j] = (uint8_t)((L[j] & 0xF) | ((L[j + 16] & 0xF) << 4));
+        h |= (uint32_t)(L[j] >> 4) << j;
+        h |= (uint32_t)(L[j + 16] >> 4) << (j + 16);
+    }
+    for (int k = 0; k < 4; k++) qh[k] = (uint8_t)(h >> (8 * k));
+}
+
+static inline uint32_t rk_q5_qh32(const uint8_t *qh) {
+    return (uint32_t)qh[0] | ((uint32_t)qh[1] << 8) | ((uint32_t)qh[2] << 16) | ((uint32_t)qh[3] << 24);
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+/* Byte k of the result is 0x10 if bit k of the u32 qh is set: each byte takes qh's byte k/8, then tests 1 << k%8. */
+__attribute__((target("avx2"))) static inline __m256i rk_q5_fifth_bits(const uint8_t *qh) {
+    uint32_t h;
+    memcpy(&h, qh, sizeof h);
+    const __m256i sel = _mm256_set_epi64x(0x0303030303030303ll, 0x0202020202020202ll, 0x0101010101010101ll, 0);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    const __m256i v = _mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)h), sel), bit);
+    return _mm256_and_si256(_mm256_cmpeq_epi8(v, bit), _mm256_set1_epi8(0x10));
+}
+#endif
 #endif

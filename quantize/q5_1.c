@@ -20,13 +20,7 @@ static void q5_1_block(const float *x_in, const float *imp, rk_block_q5_1 *y) {
     uint8_t L[RK_QK5_1];
     rk_block_q5_1 b;
     rk_qaffine_block(x, imp ? w : NULL, 31, &b.d, &b.m, L);
-    uint32_t qh = 0;
-    for (int j = 0; j < RK_QK5_1 / 2; j++) {
-        b.qs[j] = (uint8_t)((L[j] & 0xF) | ((L[j + 16] & 0xF) << 4));
-        qh |= (uint32_t)(L[j] >> 4) << j;
-        qh |= (uint32_t)(L[j + 16] >> 4) << (j + 16);
-    }
-    for (int k = 0; k < 4; k++) b.qh[k] = (uint8_t)(qh >> (8 * k));
+    rk_q5_pack(L, b.qs, b.qh);
     memcpy(y, &b, sizeof b);
 }
 
@@ -43,10 +37,6 @@ void rk_q5_1_quantize(const float *x, void *dst, int64_t n, const float *imp) {
     for (int64_t i = 0; i < nb; i++) q5_1_block(x + i * RK_QK5_1, imp ? imp + i * RK_QK5_1 : NULL, &y[i]);
 }
 
-static inline uint32_t qh32(const uint8_t *qh) {
-    return (uint32_t)qh[0] | ((uint32_t)qh[1] << 8) | ((uint32_t)qh[2] << 16) | ((uint32_t)qh[3] << 24);
-}
-
 void rk_q5_1_dequantize(const void *src, float *dst, int64_t n) {
     const rk_block_q5_1 *xb = src;
     const int64_t nb = n / RK_QK5_1;
@@ -54,7 +44,7 @@ void rk_q5_1_dequantize(const void *src, float *dst, int64_t n) {
         rk_block_q5_1 b;
         memcpy(&b, &xb[i], sizeof b);
         const float d = rk_f16_to_f32(b.d), m = rk_f16_to_f32(b.m);
-        const uint32_t qh = qh32(b.qh);
+        const uint32_t qh = rk_q5_qh32(b.qh);
         for (int j = 0; j < RK_QK5_1 / 2; j++) {
             const int q0 = (b.qs[j] & 0xF) | (int)(((qh >> j) & 1u) << 4);
             const int q1 = (b.qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1u) << 4);
@@ -70,7 +60,7 @@ float rk_q5_1_vec_dot_ref(int64_t n, const void *w, const void *a) {
     const int64_t nb = n / RK_QK5_1;
     float sumf = 0.0f;
     for (int64_t i = 0; i < nb; i++) {
-        const uint32_t qh = qh32(x[i].qh);
+        const uint32_t qh = rk_q5_qh32(x[i].qh);
         int32_t s = 0;
         for (int j = 0; j < RK_QK5_1 / 2; j++) {
             const int q0 = (x[i].qs[j] & 0xF) | (int)(((qh >> j) & 1u) << 4);
@@ -86,16 +76,6 @@ float rk_q5_1_vec_dot_ref(int64_t n, const void *w, const void *a) {
 #include <immintrin.h>
 #define TGT __attribute__((target("avx2,fma,f16c")))
 
-/* Byte k of the result is 0x10 if bit k of the u32 qh is set: each byte takes qh's byte k/8, then tests 1 << k%8. */
-TGT static inline __m256i fifth_bits(const uint8_t *qh) {
-    uint32_t h;
-    memcpy(&h, qh, sizeof h);
-    const __m256i sel = _mm256_set_epi64x(0x0303030303030303ll, 0x0202020202020202ll, 0x0101010101010101ll, 0);
-    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
-    const __m256i v = _mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)h), sel), bit);
-    return _mm256_and_si256(_mm256_cmpeq_epi8(v, bit), _mm256_set1_epi8(0x10));
-}
-
 TGT static float q5_1_dot_avx2(int64_t n, const rk_block_q5_1 *x, const rk_block_q8_1 *y) {
     const int64_t nb = n / RK_QK5_1;
     const __m256i m4 = _mm256_set1_epi8(0xF), ones = _mm256_set1_epi16(1);
@@ -105,7 +85,7 @@ TGT static float q5_1_dot_avx2(int64_t n, const rk_block_q5_1 *x, const rk_block
         summs = fmaf(_cvtsh_ss(x[i].m), _cvtsh_ss(y[i].s), summs);
         const __m128i q = _mm_loadu_si128((const __m128i *)x[i].qs);
         const __m256i lo = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), m4);
-        const __m256i w = _mm256_or_si256(lo, fifth_bits(x[i].qh));               /* 0..31 */
+        const __m256i w = _mm256_or_si256(lo, rk_q5_fifth_bits(x[i].qh));               /* 0..31 */
         const __m256i a = _mm256_loadu_si256((const __m256i *)y[i].qs);
         const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(w, a), ones);
         const float d = _cvtsh_ss(x[i].d) * _cvtsh_ss(y[i].d);
