@@ -8,16 +8,20 @@
  * m runs over the unit's matrices (the experts of a stacked tensor; one otherwise). ρ is the imatrix-weighted
  * relative error of the linear's output (imp_j = mean x_j² of input column j over the tokens that reached the
  * matrix — for an expert, only the tokens routed to it), measured by quantizing (a sample of) the real rows with
- * the real quantizer (the same importance it will get). s is the share of the layer's output the matrix carries:
- * 1 for every matrix every token passes through (attention, dense FFN, shared experts, embeddings, output), and for
- * routed expert e of a layer
+ * the real quantizer (the same importance it will get). s is the matrix's share of the residual stream: a relative
+ * error introduced where a block adds its output is carried on unchanged downstream (every block reads the residual
+ * through RMSNorm), so s = (energy the block adds per token) / (the residual's energy right after it). Energies are
+ * the diagonal estimate Σ_rows Σ_j imp_j·w_ij² of each block's residual writer (attn_output, ffn_down,
+ * ffn_down_shexp, each routed expert's ffn_down), the embedding's is its mean row norm², summed in layer order.
+ * A routed expert e adds its output only on the tokens routed to it, scaled by its gate, so its energy is
  *
- *     s_e = f_e·ḡ_e² / Σ_e' f_e'·ḡ_e'²      f_e = tokens routed to e / tokens, ḡ_e = mean gate weight e received
+ *     f_e·ḡ_e²·energy_e      f_e = tokens routed to e / tokens, ḡ_e = mean gate weight e received
  *
- * i.e. routing frequency × gate weight: a routed expert adds its noise to a token's output scaled by its gate, and
- * only on the tokens routed to it; summed over the experts the MoE block weighs as much as one dense FFN. Without
- * routing data in the imatrix (llama.cpp files) f comes from the per-expert token counts and ḡ is taken equal;
- * without an imatrix, imp = 1 and every expert has s = 1/E.
+ * (routing frequency × gate weight, from the imatrix's routing keys). The embedding and output.weight have s = 1;
+ * a block's inner matrices (q/k/v, gate/up) take their block's share. Without routing data in the imatrix
+ * (llama.cpp files) f comes from the per-expert token counts and the gates are taken equal (1/top-k); without an
+ * imatrix, imp = 1, every block's energy is 1 and the experts share their layer's routed half equally. An expert
+ * that never fired has share 0 and gets its smallest type. docs/quantize.md has the derivation.
  *
  * The choice minimises Σ_units E under Σ bytes ≤ budget (a multiple-choice knapsack): each unit's candidates are
  * reduced to their lower convex hull in (bytes, E), every unit starts at its smallest type, and upgrades are taken
@@ -53,7 +57,7 @@ void rk_alloc_free(rk_alloc *a);
 int  rk_alloc_measure(void *a, const rk_convert_tensor *t, int64_t mat, int64_t row0, int64_t n_rows, const float *x,
                       rk_err *err);
 
-/* Solve after measuring. ne of every tensor must have been seen by rk_alloc_measure or rk_alloc_note.
+/* Solve after measuring: every tensor the type callback will ask about must have been seen by rk_alloc_measure.
  * RK_EINVAL when the budget cannot be met (the message gives the smallest possible size and bpw). */
 int  rk_alloc_solve(rk_alloc *a, rk_err *err);
 
