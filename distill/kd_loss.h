@@ -52,4 +52,46 @@ double rk_kd_loss(const float *student, const float *teacher, int64_t n, int64_t
  * mixing with cross-entropy). Returns the loss (as rk_kd_loss), NaN and nothing written on invalid arguments. */
 double rk_kd_loss_backward(float *dstudent, const float *student, const float *teacher, int64_t n, int64_t vocab,
                            const rk_kd_cfg *cfg, float dloss);
+/* ---- sparse teacher (top-k + rest, as a teacher cache stores it) ----------------------------------------------
+ * A teacher row kept sparsely: k entries (ids strictly ascending, in [0, vocab)) with their log-probabilities at
+ * temperature 1, plus log_rest = the log of the teacher's total probability on every other id (−inf: none).
+ * The divergence is taken over k+1 buckets: each kept id alone, and one "rest" bucket holding every id not kept.
+ *   student  q = softmax(s / T) over the full vocabulary; q_rest = Σ q over the ids not kept (a log-sum-exp over
+ *            those ids in double, never 1 − Σ kept, which cancels);
+ *   teacher  p_b ∝ exp(l_b / T) over the buckets, l_b = logp of a kept id, l_rest = log_rest.
+ * At T = 1 this is exactly the teacher's distribution merged into the buckets, and the loss is the dense loss
+ * between the merged teacher and the merged student (for KL a lower bound of the full-vocabulary KL: the
+ * log-sum inequality). At T ≠ 1 the rest bucket is an APPROXIMATION: the true tempered rest mass is
+ * ∝ Σ_rest p_i^(1/T), which is not a function of Σ_rest p_i; treating the rest as one token of log-probability
+ * log_rest gives (Σ_rest p_i)^(1/T), which UNDER-states the rest for T > 1 ((Σa)^α <= Σa^α for α < 1) and
+ * over-states it for T < 1 (relative to the kept buckets, whose ratios are exact).
+ * The logp need not be normalised (p is renormalised over the buckets, like logits).
+ *
+ * Masking, as in the dense loss: a kept entry with logp −inf is an empty bucket, removed from BOTH distributions
+ * (that id's student logit is ignored and gets gradient 0); log_rest = −inf means no rest bucket, and then the
+ * student is renormalised over the kept ids only (the not-kept ids' logits are ignored, gradient 0) — with k =
+ * vocab and log_rest = −inf the sparse loss and gradient are the dense rk_kd_loss / _backward on the same
+ * teacher log-probs. A row with no bucket left is not counted. Same loss convention (T² · mean over counted
+ * rows), gradient convention (w.r.t. s, accumulated ·dloss), double-precision numerics and deterministic
+ * row-order sum (OpenMP over rows) as the dense functions. Inside the rest bucket the gradient of an id j is
+ * its share q_j / q_rest of the bucket's.
+ *
+ * Invalid input makes the result NaN and the backward writes nothing: a NULL pointer (ids/logp may be NULL
+ * only when k = 0), vocab <= 0, k < 0, k > vocab, an id out of range or not strictly ascending, NaN anywhere
+ * (student or teacher), +inf in the teacher, a finite log_rest with k = vocab (an empty rest cannot hold mass),
+ * a student +inf or all −inf on a row's buckets, or an invalid cfg. n <= 0 gives 0. */
+typedef struct rk_kd_sparse {
+    int64_t k;               /* entries per row, 0 <= k <= vocab */
+    const int32_t *ids;      /* [n, k] row-major, strictly ascending per row */
+    const float *logp;       /* [n, k] teacher log-probabilities at T = 1 (−inf: masked entry) */
+    const float *log_rest;   /* [n] log of the teacher's mass outside the row's ids (−inf: none); NULL: all −inf */
+} rk_kd_sparse;
+
+/* The loss over n rows (student [n, vocab] row-major). */
+double rk_kd_loss_sparse(const float *student, const rk_kd_sparse *teacher, int64_t n, int64_t vocab, const rk_kd_cfg *cfg);
+
+/* dstudent[n, vocab] += dloss · ∂loss/∂student (accumulates, as rk_kd_loss_backward); returns the loss, NaN and
+ * nothing written on invalid input. */
+double rk_kd_loss_sparse_backward(float *dstudent, const float *student, const rk_kd_sparse *teacher, int64_t n,
+                                  int64_t vocab, const rk_kd_cfg *cfg, float dloss);
 #endif
