@@ -316,3 +316,30 @@ int rk_data_heldout_window(const rk_data *d, int64_t T, int64_t i, int32_t *inpu
     }
     return rk_err_set(err, RK_EINVAL, UINT64_MAX, "held-out window out of range");   /* not reached */
 }
+
+/* ---- the training windows' grid ----------------------------------------------------------------------------- */
+int64_t rk_data_train_windows(const rk_data *d, int64_t T) {
+    if (!d || T <= 0 || T == INT64_MAX) return 0;
+    int64_t c = 0;
+    for (int64_t j = 0; j < d->n_train; j++) c += d->train[j].len > T ? (d->train[j].len - 1) / T : 0;
+    return c;
+}
+
+int rk_data_train_window(const rk_data *d, int64_t T, int64_t i, int32_t *inputs, int32_t *targets, rk_err *err) {
+    if (!d || !inputs || !targets) return rk_err_set(err, RK_EINVAL, UINT64_MAX, "training window: NULL argument");
+    int rc = check_bt(1, T, err);
+    if (rc) return rc;
+    const int64_t c = rk_data_train_windows(d, T);
+    if (i < 0 || i >= c)
+        return rk_err_set(err, RK_EINVAL, UINT64_MAX, "training window %lld of T = %lld: there are %lld", (long long)i,
+                          (long long)T, (long long)c);
+    for (int64_t j = 0; j < d->n_train; j++) {
+        const int64_t k = d->train[j].len > T ? (d->train[j].len - 1) / T : 0;
+        if (i < k) {
+            copy_window(d, d->tok + d->train[j].off + i * T, T, inputs, targets);
+            return 0;
+        }
+        i -= k;
+    }
+    return rk_err_set(err, RK_EINVAL, UINT64_MAX, "training window out of range");   /* not reached */
+}

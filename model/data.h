@@ -53,4 +53,10 @@ int rk_data_batch(const rk_data *d, rk_rng *r, int64_t B, int64_t T, int32_t *in
  * T <= 0 gives 0 windows. rk_data_heldout_window: RK_EINVAL for T <= 0 or i outside the (uncapped) count. */
 int64_t rk_data_heldout_windows(const rk_data *d, int64_t T, int64_t max_windows);
 int rk_data_heldout_window(const rk_data *d, int64_t T, int64_t i, int32_t *inputs, int32_t *targets, rk_err *err);
+/* The training part as a fixed grid of windows (distillation, whose teacher cache is indexed by window): each
+ * training stretch is cut into windows of T+1 tokens at stride T (consecutive windows share one token, so every
+ * token but a stretch's first is a target exactly once; a tail shorter than T+1 is dropped); windows numbered
+ * across stretches in corpus order. The same first-token replacement as rk_data_batch. */
+int64_t rk_data_train_windows(const rk_data *d, int64_t T);
+int rk_data_train_window(const rk_data *d, int64_t T, int64_t i, int32_t *inputs, int32_t *targets, rk_err *err);
 #endif

@@ -353,6 +353,7 @@ int64_t rk_train_active_params(const rk_train *t) {
     int64_t n = 0;
     for (int64_t i = 0; i < t->n_tensors; i++)
         if (t->p[i].ndim == 2 && (int)i != t->embed) n += t->p[i].n;
+    if (t->head == t->embed) n += t->vocab * t->D;   /* tied: the embedding is also the output head's matmul */
     const rk_hf_config *c = &t->cfg;
     if (c->arch == RK_HF_ARCH_DEEPSEEK2)
         for (int64_t il = 0; il < t->L; il++)

@@ -51,7 +51,8 @@ const rk_tparam *rk_train_find(const rk_train *t, const char *name);
  * runs over flat buffers. Non-trainable buffers are not in them. */
 float *rk_train_params(rk_train *t, int64_t *n);
 float *rk_train_grads(rk_train *t, int64_t *n);
-int64_t rk_train_active_params(const rk_train *t);   /* per token: dense + shared + top_k routed experts */
+int64_t rk_train_active_params(const rk_train *t);   /* weights multiplied per token: every matrix but the embedding
+                                                        (the output head counted, also when tied), MoE: shared + top_k routed experts */
 void rk_train_zero_grad(rk_train *t);
 
 typedef struct rk_train_result {
@@ -64,6 +65,12 @@ typedef struct rk_train_result {
  * B or T <= 0, T beyond max_position_embeddings; RK_ENOMEM. */
 int rk_train_step(rk_train *t, const int32_t *inputs, const int32_t *targets, int64_t B, int64_t T, float ce_scale,
                   float aux_scale, rk_train_result *res, rk_err *err);
+/* The same with the caller's loss (distillation): after the forward, fn(user, logits, n = B·T, vocab, err) gets the
+ * logits [n, vocab] (rows in batch order) and must overwrite them in place with d(loss)/d(logits); a non-zero
+ * return aborts the step (gradients untouched) and is returned. res->ce_sum and n_tokens stay 0. */
+typedef int (*rk_train_loss_fn)(void *user, float *logits, int64_t n, int64_t vocab, rk_err *err);
+int rk_train_step_fn(rk_train *t, const int32_t *inputs, int64_t B, int64_t T, rk_train_loss_fn fn, void *user,
+                     float aux_scale, rk_train_result *res, rk_err *err);
 /* Forward only (evaluation). logits may be NULL; else [B·T, vocab] are written. Does not touch gradients or the
  * load counts. */
 int rk_train_eval(rk_train *t, const int32_t *inputs, const int32_t *targets, int64_t B, int64_t T, float *logits,

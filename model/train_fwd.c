@@ -154,6 +154,8 @@ int rk_train_eval(rk_train *t, const int32_t *inputs, const int32_t *targets, in
     return 0;
 }
 
+static int backward(rk_train *t, const int32_t *inputs, int64_t B, int64_t T, float aux_scale);
+
 int rk_train_step(rk_train *t, const int32_t *inputs, const int32_t *targets, int64_t B, int64_t T, float ce_scale,
                   float aux_scale, rk_train_result *res, rk_err *err) {
     memset(res, 0, sizeof *res);
@@ -162,11 +164,30 @@ int rk_train_step(rk_train *t, const int32_t *inputs, const int32_t *targets, in
     int rc = check_tokens(t, inputs, targets, B * T, err);
     if (!rc) rc = rk__train_forward(t, inputs, B, T, 1, err);
     if (rc) return rc;
-    const int64_t N = B * T, D = t->D;
+    const int64_t N = B * T;
     res->aux = aux_total(t, B, T);
     for (int64_t i = 0; i < N; i++) res->n_tokens += targets[i] >= 0;
     /* logits -> dlogits in place */
     res->ce_sum = rk_cross_entropy(t->logits, t->logits, targets, N, t->vocab, ce_scale);
+    return backward(t, inputs, B, T, aux_scale);
+}
+
+int rk_train_step_fn(rk_train *t, const int32_t *inputs, int64_t B, int64_t T, rk_train_loss_fn fn, void *user,
+                     float aux_scale, rk_train_result *res, rk_err *err) {
+    memset(res, 0, sizeof *res);
+    if (B <= 0 || T <= 0 || !fn)
+        return rk_err_set(err, RK_EINVAL, UINT64_MAX, "batch %lld x %lld is not usable", (long long)B, (long long)T);
+    int rc = check_tokens(t, inputs, NULL, B * T, err);
+    if (!rc) rc = rk__train_forward(t, inputs, B, T, 1, err);
+    if (rc) return rc;
+    res->aux = aux_total(t, B, T);
+    if ((rc = fn(user, t->logits, B * T, t->vocab, err))) return rc;
+    return backward(t, inputs, B, T, aux_scale);
+}
+
+/* t->logits holds d(loss)/d(logits) */
+static int backward(rk_train *t, const int32_t *inputs, int64_t B, int64_t T, float aux_scale) {
+    const int64_t N = B * T, D = t->D;
     memset(t->dxn, 0, (size_t)(N * D) * sizeof(float));
     linear_back(t, t->dxn, t->logits, t->xfn, t->head, -1, N);
     memset(t->dx, 0, (size_t)(N * D) * sizeof(float));

@@ -111,6 +111,11 @@ static cJSON *opts_json(const rk_loop_opts *o) {
     char s[32];
     snprintf(s, sizeof s, "%" PRIu64, o->seed);
     cJSON_AddStringToObject(j, "seed", s);
+    if (o->hooks && o->hooks->options) {
+        cJSON *h = cJSON_Parse(o->hooks->options);
+        if (h) cJSON_AddItemToObject(j, "hooks", h);
+        else cJSON_AddStringToObject(j, "hooks", o->hooks->options);
+    }
     return j;
 }
 
@@ -377,21 +382,27 @@ int rk_loop_run(rk_train *t, const rk_data *d, const rk_loop_opts *o, rk_loop_re
     int64_t lens[1] = { n };
     rk_adamw_cfg oc = { o->lr, o->beta1, o->beta2, o->eps, o->weight_decay };
     const int64_t log_every = o->log_every > 0 ? o->log_every : 10;
+    const rk_loop_hooks *hk = o->hooks;
     while (step < o->steps) {
         const double ts = now_s();
-        for (int64_t a = 0; a < A && !rc; a++) rc = rk_data_batch(d, &rng, o->batch, o->seq, in + a * BT, tg + a * BT, err);
+        for (int64_t a = 0; a < A && !rc; a++)
+            rc = hk && hk->batch ? hk->batch(hk->user, t, &rng, step, a, o->batch, o->seq, in + a * BT, tg + a * BT, err)
+                                 : rk_data_batch(d, &rng, o->batch, o->seq, in + a * BT, tg + a * BT, err);
         if (rc) goto done;
         int64_t nv = 0;
         for (int64_t i = 0; i < A * BT; i++) nv += tg[i] >= 0;
         rk_train_zero_grad(t);
         double ce = 0, aux = 0;
+        rk_loop_terms terms = { 0, 0, 0, 0 };
         for (int64_t a = 0; a < A; a++) {
             rk_train_result r;
-            if ((rc = rk_train_step(t, in + a * BT, tg + a * BT, o->batch, o->seq, (float)(1.0 / (double)(nv ? nv : 1)),
-                                    (float)(o->aux_alpha / (double)A), &r, err)))
-                goto done;
+            const float sc = (float)(1.0 / (double)(nv ? nv : 1)), ax = (float)(o->aux_alpha / (double)A);
+            if (hk && hk->step) rc = hk->step(hk->user, t, in + a * BT, tg + a * BT, o->batch, o->seq, sc, ax, &terms, &r, err);
+            else rc = rk_train_step(t, in + a * BT, tg + a * BT, o->batch, o->seq, sc, ax, &r, err);
+            if (rc) goto done;
             ce += r.ce_sum, aux += r.aux / (double)A;
         }
+        if (hk && hk->step) ce = terms.loss_sum;
         const double gn = rk_grad_norm(ptrs, lens, 1);
         if (o->clip > 0) rk_grad_clip(ptrs, lens, 1, gn, o->clip);
         const double lr = rk_lr_schedule(step, o->warmup, o->steps, o->lr, o->lr_min);
@@ -404,13 +415,16 @@ int rk_loop_run(rk_train *t, const rk_data *d, const rk_loop_opts *o, rk_loop_re
         rk_train_bias_update(t, o->gamma);
         step++, run_steps++, run_tokens += A * BT;
         const double loss = ce / (double)(nv ? nv : 1), el = now_s() - t_start;
-        res->train_loss = loss;
+        const double kd = hk && hk->step ? terms.kd_sum / (double)(nv ? nv : 1) : 0;
+        res->train_loss = loss, res->train_kd = kd;
         const double tps = (double)run_tokens / (el > 0 ? el : 1e-9);
         if (!isfinite(loss)) { rc = rk_err_set(err, RK_EINVAL, UINT64_MAX, "loss is not finite at step %lld (lr too high?)", (long long)step); goto done; }
         if (o->progress) {
             const double eta = (double)(o->steps - step) / ((double)run_steps / (el > 0 ? el : 1e-9));
-            fprintf(stderr, "\rstep %lld/%lld  loss %.4f  lr %.2e  |g| %.3f  %.0f tok/s  ETA %02d:%02d:%02d ", (long long)step,
-                    (long long)o->steps, loss, lr, gn, tps, (int)(eta / 3600), (int)fmod(eta / 60, 60), (int)fmod(eta, 60));
+            char kds[32] = "";
+            if (hk && hk->step) snprintf(kds, sizeof kds, "  kd %.4f", kd);
+            fprintf(stderr, "\rstep %lld/%lld  loss %.4f%s  lr %.2e  |g| %.3f  %.0f tok/s  ETA %02d:%02d:%02d ", (long long)step,
+                    (long long)o->steps, loss, kds, lr, gn, tps, (int)(eta / 3600), (int)fmod(eta / 60, 60), (int)fmod(eta, 60));
             fflush(stderr);
         }
         if (o->json && (step % log_every == 0 || step == o->steps)) {
@@ -418,6 +432,10 @@ int rk_loop_run(rk_train *t, const rk_data *d, const rk_loop_opts *o, rk_loop_re
             cJSON_AddStringToObject(j, "event", "step");
             cJSON_AddNumberToObject(j, "step", (double)step);
             cJSON_AddNumberToObject(j, "loss", loss);
+            if (hk && hk->step) {
+                cJSON_AddNumberToObject(j, "ce", terms.ce_sum / (double)(nv ? nv : 1));
+                cJSON_AddNumberToObject(j, "kd", kd);
+            }
             if (o->aux_alpha > 0) cJSON_AddNumberToObject(j, "aux", aux);
             cJSON_AddNumberToObject(j, "lr", lr);
             cJSON_AddNumberToObject(j, "grad_norm", gn);
@@ -431,8 +449,14 @@ int rk_loop_run(rk_train *t, const rk_data *d, const rk_loop_opts *o, rk_loop_re
             int64_t ntok;
             if ((rc = rk_loop_eval(t, d, o->batch, o->seq, o->eval_windows, &ev, &ntok, err))) goto done;
             res->eval_loss = ev, res->eval_tokens = ntok;
+            rk_loop_figure figs[8];
+            int nf = 0;
+            if (hk && hk->eval && (rc = hk->eval(hk->user, t, step, figs, &nf, err))) goto done;
+            if (nf > 8) nf = 8;
             if (o->progress) {
-                fprintf(stderr, "\n  held-out loss %.4f  ppl %.3f  (%lld tokens)\n", ev, exp(ev), (long long)ntok);
+                fprintf(stderr, "\n  held-out loss %.4f  ppl %.3f  (%lld tokens)", ev, exp(ev), (long long)ntok);
+                for (int f = 0; f < nf; f++) fprintf(stderr, "  %s %.4f", figs[f].name, figs[f].value);
+                fprintf(stderr, "\n");
                 progress_loads(t);
             }
             if (o->json) {
@@ -442,6 +466,7 @@ int rk_loop_run(rk_train *t, const rk_data *d, const rk_loop_opts *o, rk_loop_re
                 cJSON_AddNumberToObject(j, "heldout_loss", ev);
                 cJSON_AddNumberToObject(j, "heldout_ppl", exp(ev));
                 cJSON_AddNumberToObject(j, "heldout_tokens", (double)ntok);
+                for (int f = 0; f < nf; f++) cJSON_AddNumberToObject(j, figs[f].name, figs[f].value);
                 json_loads(j, t);
                 emit(o->json, j);
             }

@@ -24,6 +24,31 @@
 #include "model/train.h"
 #include "model/data.h"
 
+/* Hooks that make the loop train on something other than cross-entropy on the data (distillation). Each may be
+ * NULL (the plain behaviour). They must be deterministic given their arguments, so that --resume stays
+ * bit-identical. */
+typedef struct rk_loop_terms {
+    double loss_sum;          /* Σ over the micro-batch's counted rows of the row's total loss */
+    double ce_sum, kd_sum;    /* its cross-entropy and distillation parts (kd_sum 0 when there is none) */
+    int64_t rows;             /* counted rows */
+} rk_loop_terms;
+typedef struct rk_loop_figure { const char *name; double value; } rk_loop_figure;
+typedef struct rk_loop_hooks {
+    void *user;
+    /* Micro-batch `micro` of optimizer step `step` (0-based) into inputs/targets [B·T], in place of rk_data_batch;
+     * randomness only from rng (it is checkpointed). */
+    int (*batch)(void *user, rk_train *t, rk_rng *rng, int64_t step, int64_t micro, int64_t B, int64_t T,
+                 int32_t *inputs, int32_t *targets, rk_err *err);
+    /* Forward + backward of one micro-batch (e.g. through rk_train_step_fn) in place of rk_train_step; scale is
+     * 1/(counted targets of the whole step), as ce_scale; terms are added to (not reset). */
+    int (*step)(void *user, rk_train *t, const int32_t *inputs, const int32_t *targets, int64_t B, int64_t T,
+                float scale, float aux_scale, rk_loop_terms *terms, rk_train_result *res, rk_err *err);
+    /* After each held-out evaluation: up to 8 more figures (name, value) for the JSON log and the progress line. */
+    int (*eval)(void *user, rk_train *t, int64_t step, rk_loop_figure *figs, int *n_figs, rk_err *err);
+    /* A JSON object (text) of the settings a resume must not change; stored in checkpoints under "hooks". */
+    const char *options;
+} rk_loop_hooks;
+
 typedef struct rk_loop_opts {
     int64_t steps;            /* optimizer steps in total */
     int64_t batch, seq, accum;
@@ -44,13 +69,15 @@ typedef struct rk_loop_opts {
     int progress;             /* 1: a progress line on stderr (TTY); 0: none */
     FILE *json;               /* JSON log lines (one object per log/eval event), or NULL */
     int64_t log_every;        /* steps between JSON log lines (0: 10) */
+    const rk_loop_hooks *hooks;   /* NULL: cross-entropy training on rk_data_batch windows */
 } rk_loop_opts;
 
 void rk_loop_defaults(rk_loop_opts *o);
 
 typedef struct rk_loop_result {
     int64_t steps_done;       /* optimizer steps completed overall */
-    double train_loss;        /* mean CE of the last step */
+    double train_loss;        /* mean loss of the last step (CE, or the hooks' total) */
+    double train_kd;          /* mean distillation part of the last step (0 without hooks) */
     double eval_loss;         /* last held-out mean CE (NAN if never evaluated) */
     int64_t eval_tokens;
     double tokens_per_s;      /* training tokens / s over this run */
