@@ -6,85 +6,10 @@
 #include "verify/report.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "verify/report-impl.h"
-
-/* ---- string buffer ------------------------------------------------------------------------------------------ */
-void rk__sb_put(rk_sb *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1 << 16;
-        while (cap < b->n + n + 1) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) { b->oom = 1; return; }
-        b->p = p, b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-}
-void rk__sb_puts(rk_sb *b, const char *s) { rk__sb_put(b, s, strlen(s)); }
-
-static void sb_vprintf(rk_sb *b, const char *fmt, va_list ap) {
-    char tmp[1024];
-    va_list ap2;
-    va_copy(ap2, ap);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    if (n < 0) { va_end(ap2); return; }
-    if ((size_t)n < sizeof tmp) {
-        rk__sb_put(b, tmp, (size_t)n);
-    } else {
-        char *p = malloc((size_t)n + 1);
-        if (!p) b->oom = 1;
-        else vsnprintf(p, (size_t)n + 1, fmt, ap2), rk__sb_put(b, p, (size_t)n), free(p);
-    }
-    va_end(ap2);
-}
-void rk__sb_printf(rk_sb *b, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    sb_vprintf(b, fmt, ap);
-    va_end(ap);
-}
-void rk__sb_esc(rk_sb *b, const char *s) {
-    if (!s) return;
-    const char *run = s;
-    for (; *s; s++) {
-        const unsigned char c = (unsigned char)*s;
-        const char *rep = c == '&' ? "&amp;" : c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '"' ? "&quot;" : c == '\'' ? "&#39;"
-                        : (c < 0x20 && c != '\t' && c != '\n') || c == 0x7f ? "?" : NULL;
-        if (!rep) continue;
-        rk__sb_put(b, run, (size_t)(s - run));
-        rk__sb_puts(b, rep);
-        run = s + 1;
-    }
-    rk__sb_put(b, run, (size_t)(s - run));
-}
-void rk__sb_escf(rk_sb *b, const char *fmt, ...) {
-    rk_sb t = { 0 };
-    va_list ap;
-    va_start(ap, fmt);
-    sb_vprintf(&t, fmt, ap);
-    va_end(ap);
-    if (t.oom) b->oom = 1;
-    else rk__sb_esc(b, t.p);
-    rk__sb_free(&t);
-}
-void rk__sb_free(rk_sb *b) {
-    free(b->p);
-    memset(b, 0, sizeof *b);
-}
-
-const char *rk__fmt(char *buf, char style, int prec, double v) {
-    if (!isfinite(v)) snprintf(buf, 48, "n/a");
-    else if (style == 'g') snprintf(buf, 48, "%.*g", prec, v);
-    else if (style == '+') snprintf(buf, 48, "%+.*f", prec, v);
-    else snprintf(buf, 48, "%.*f", prec, v);
-    return buf;
-}
 
 /* ---- gate --------------------------------------------------------------------------------------------------- */
 void rk_verify_report_gate_from(const rk_verify_gate_result *gr, rk_verify_report_criterion *crit,
@@ -123,12 +48,9 @@ static const char css[] =
     "font-style:italic}.lv-error{color:#c62828;font-weight:600}.lv-warn{color:#b26a00;font-weight:600}.lv-ok{color:#2e7d32}"
     "td.ok{color:#2e7d32;font-weight:600}td.bad{color:#c62828;font-weight:600}code{font-size:12px}details{margin:8px 0}"
     "summary{cursor:pointer;color:#1f5fa8}"
-    /* charts */
-    ".chart{display:block;max-width:100%;height:auto}.bg{fill:#fff}.ttl{font-size:15px;font-weight:600;text-anchor:middle}"
-    ".grid{stroke:#e6e8eb}.box{fill:none;stroke:#8a8f98}.tick{stroke:#8a8f98}.yt{font-size:11px;text-anchor:end;fill:#444}"
-    ".xt{font-size:11px;text-anchor:middle;fill:#444}.xt.rot{text-anchor:start}.axt{font-size:12px;text-anchor:middle;"
-    "fill:#222}.lg{font-size:11px;fill:#222}.lg.end{text-anchor:end}.lg.mid{text-anchor:middle}.pt{font-size:12px;"
-    "font-weight:600}polyline.s-base{fill:none;stroke:#6b7280;stroke-width:2;stroke-dasharray:6 4}circle.s-base,.k-base"
+    /* charts: the frame (verify/svg.h), then this page's marks */
+    RK_SVG_CSS
+    "polyline.s-base{fill:none;stroke:#6b7280;stroke-width:2;stroke-dasharray:6 4}circle.s-base,.k-base"
     "{fill:#6b7280}polyline.s-cand{fill:none;stroke:#d62728;stroke-width:2}circle.s-cand,.k-cand{fill:#d62728}"
     ".bar{fill:#4c78a8}.bar.neg{fill:#e45756}.bar.zero{fill:#9aa0a6}.bar:hover{fill:#f58518}.mark{stroke:#d62728;"
     "stroke-width:1.5;stroke-dasharray:4 3}.mk{font-size:10px;fill:#d62728}.cell{font-size:10px;text-anchor:middle;"

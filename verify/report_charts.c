@@ -8,46 +8,9 @@
 
 #include "verify/report-impl.h"
 
-enum { W = 900, H = 320, ML = 72, MR = 24, MT = 44, MB = 52 };   /* chart size and margins */
-
-/* ---- scales ------------------------------------------------------------------------------------------------- */
-static double nice_step(double range, int max_ticks) {
-    if (!(range > 0) || !isfinite(range)) return 1;
-    const double raw = range / (max_ticks > 1 ? max_ticks - 1 : 1), p = pow(10, floor(log10(raw))), f = raw / p;
-    return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 2.5 ? 2.5 : f <= 5 ? 5 : 10) * p;
-}
-
-typedef struct axis { double lo, hi, step; int log; } axis;
-
-/* lo..hi widened to whole steps */
-static axis lin_axis(double lo, double hi, int max_ticks) {
-    axis a = { lo, hi, 1, 0 };
-    if (!isfinite(lo) || !isfinite(hi)) a.lo = 0, a.hi = 1;
-    if (a.hi <= a.lo) a.hi = a.lo + (a.lo != 0 ? fabs(a.lo) * 0.1 : 1);
-    a.step = nice_step(a.hi - a.lo, max_ticks);
-    a.lo = floor(a.lo / a.step + 1e-9) * a.step;
-    a.hi = ceil(a.hi / a.step - 1e-9) * a.step;
-    if (a.hi <= a.lo) a.hi = a.lo + a.step;
-    return a;
-}
-
-static double ax_frac(const axis *a, double v) {
-    if (a->log) return (log10(v) - a->lo) / (a->hi - a->lo);
-    return (v - a->lo) / (a->hi - a->lo);
-}
-static double px_x(const axis *a, double v) { return ML + ax_frac(a, v) * (W - ML - MR); }
-static double px_y(const axis *a, double v) { return H - MB - ax_frac(a, v) * (H - MT - MB); }
-
-static void tick_label(char *buf, size_t cap, double v, double step) {
-    if (fabs(v) < step * 1e-6) v = 0;
-    const double av = fabs(v);
-    if (av != 0 && (av >= 1e6 || av < 1e-3)) snprintf(buf, cap, "%.3g", v);
-    else {
-        int dec = step >= 1 ? 0 : (int)ceil(-log10(step) - 1e-9);
-        if (dec > 6) dec = 6;
-        snprintf(buf, cap, "%.*f", dec, v);
-    }
-}
+/* chart size and margins (verify/svg.h) */
+enum { W = RK_SVG_W, H = RK_SVG_H, ML = RK_SVG_ML, MR = RK_SVG_MR, MT = RK_SVG_MT, MB = RK_SVG_MB };
+typedef rk_svg_axis axis;
 
 /* ---- colours ------------------------------------------------------------------------------------------------ */
 typedef struct rgb { double r, g, b; } rgb;
@@ -75,66 +38,7 @@ static void div_colour(char *buf, double t) {   /* t in [-1, 1]: blue - white - 
              (int)(w.b + (c.b - w.b) * x + 0.5));
 }
 
-/* ---- frame -------------------------------------------------------------------------------------------------- */
-static void svg_open(rk_sb *b, const char *id, const char *title, int w, int h) {
-    rk__sb_printf(b, "<figure><svg id=\"%s\" class=\"chart\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\" aria-label=\"",
-                  id, w, h, w, h);
-    rk__sb_esc(b, title);
-    rk__sb_puts(b, "\"><title>");
-    rk__sb_esc(b, title);
-    rk__sb_printf(b, "</title><rect class=\"bg\" x=\"0\" y=\"0\" width=\"%d\" height=\"%d\"/>"
-                     "<text class=\"ttl\" x=\"%d\" y=\"22\">", w, h, w / 2);
-    rk__sb_esc(b, title);
-    rk__sb_puts(b, "</text>\n");
-}
-static void svg_close(rk_sb *b, const char *caption) {
-    rk__sb_puts(b, "</svg>");
-    if (caption) {
-        rk__sb_puts(b, "<figcaption>");
-        rk__sb_esc(b, caption);
-        rk__sb_puts(b, "</figcaption>");
-    }
-    rk__sb_puts(b, "</figure>\n");
-}
-static void no_data(rk_sb *b, const char *what) {
-    rk__sb_puts(b, "<p class=\"na\">");
-    rk__sb_esc(b, what);
-    rk__sb_puts(b, "</p>\n");
-}
-
-/* y axis with grid lines and labels; the plot box; x and y axis titles */
-static void y_axis(rk_sb *b, const axis *y, const char *ylabel, const char *xlabel) {
-    char lab[48];
-    if (y->log) {
-        for (double e = ceil(y->lo - 1e-9); e <= y->hi + 1e-9; e += 1) {
-            const double py = H - MB - (e - y->lo) / (y->hi - y->lo) * (H - MT - MB);
-            snprintf(lab, sizeof lab, "1e%d", (int)e);
-            rk__sb_printf(b, "<line class=\"grid\" x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\"/><text class=\"yt\" x=\"%d\" y=\"%.1f\">%s</text>\n",
-                          ML, py, W - MR, py, ML - 6, py + 4, lab);
-        }
-    } else {
-        for (double v = y->lo; v <= y->hi + y->step * 1e-6; v += y->step) {
-            const double py = px_y(y, v);
-            tick_label(lab, sizeof lab, v, y->step);
-            rk__sb_printf(b, "<line class=\"grid\" x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\"/><text class=\"yt\" x=\"%d\" y=\"%.1f\">%s</text>\n",
-                          ML, py, W - MR, py, ML - 6, py + 4, lab);
-        }
-    }
-    rk__sb_printf(b, "<rect class=\"box\" x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\"/>\n", ML, MT, W - ML - MR, H - MT - MB);
-    rk__sb_printf(b, "<text class=\"axt\" transform=\"translate(16 %d) rotate(-90)\">", (MT + H - MB) / 2);
-    rk__sb_esc(b, ylabel);
-    rk__sb_printf(b, "</text><text class=\"axt\" x=\"%d\" y=\"%d\">", (ML + W - MR) / 2, H - 10);
-    rk__sb_esc(b, xlabel);
-    rk__sb_puts(b, "</text>\n");
-}
-
-static void x_tick(rk_sb *b, double px, const char *label) {
-    rk__sb_printf(b, "<line class=\"tick\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/><text class=\"xt\" x=\"%.1f\" y=\"%d\">",
-                  px, H - MB, px, H - MB + 5, px, H - MB + 18);
-    rk__sb_esc(b, label);
-    rk__sb_puts(b, "</text>\n");
-}
-
+/* ---- frame (the rest is in verify/svg.h) ------------------------------------------------------------------- */
 /* every k-th of n category labels so that they do not overlap (min_px apart) */
 static int64_t label_every(int64_t n, double width, double min_px) {
     int64_t k = 1;
@@ -142,34 +46,27 @@ static int64_t label_every(int64_t n, double width, double min_px) {
     return k;
 }
 
-static void legend(rk_sb *b, int x, int y, const char *cls, const char *label) {
-    rk__sb_printf(b, "<rect class=\"%s\" x=\"%d\" y=\"%d\" width=\"14\" height=\"4\"/><text class=\"lg\" x=\"%d\" y=\"%d\">",
-                  cls, x, y - 2, x + 18, y + 4);
-    rk__sb_esc(b, label);
-    rk__sb_puts(b, "</text>\n");
-}
-
 /* ---- per chunk ---------------------------------------------------------------------------------------------- */
 void rk__chart_ppl(rk_sb *b, const rk_verify_result *r) {
     const int64_t n = r->n_chunks;
-    if (n < 1 || !r->chunk) { no_data(b, "No chunks."); return; }
+    if (n < 1 || !r->chunk) { rk__svg_no_data(b, "No chunks."); return; }
     double lo = INFINITY, hi = -INFINITY;
     for (int64_t c = 0; c < n; c++) {
         const double v[2] = { r->chunk[c].ppl, r->chunk[c].ppl_base };
         for (int k = 0; k < 2; k++)
             if (isfinite(v[k])) lo = fmin(lo, v[k]), hi = fmax(hi, v[k]);
     }
-    if (!isfinite(lo)) { no_data(b, "No finite per-chunk perplexity."); return; }
+    if (!isfinite(lo)) { rk__svg_no_data(b, "No finite per-chunk perplexity."); return; }
     const double pad = (hi - lo) * 0.08 + hi * 1e-3;
-    axis y = lin_axis(lo - pad < 0 ? 0 : lo - pad, hi + pad, 6);
+    axis y = rk__svg_lin_axis(lo - pad < 0 ? 0 : lo - pad, hi + pad, 6);
     axis x = { n > 1 ? 1 : 0.5, n > 1 ? (double)n : 1.5, 1, 0 };
-    svg_open(b, "chart-ppl", "Perplexity per chunk", W, H);
-    y_axis(b, &y, "PPL", "chunk");
+    rk__svg_open(b, "chart-ppl", "Perplexity per chunk", W, H);
+    rk__svg_y_axis(b, &y, "PPL", "chunk");
     const int64_t every = label_every(n, W - ML - MR, 28);
     char lab[32], f1[48], f2[48];
     for (int64_t c = 0; c < n; c += every) {
         snprintf(lab, sizeof lab, "%lld", (long long)(c + 1));
-        x_tick(b, px_x(&x, (double)(c + 1)), lab);
+        rk__svg_x_tick(b, rk__svg_px_x(&x, (double)(c + 1)), lab);
     }
     static const char *const cls[2] = { "s-base", "s-cand" };
     for (int k = 0; k < 2; k++) {   /* base first, candidate on top */
@@ -177,7 +74,7 @@ void rk__chart_ppl(rk_sb *b, const rk_verify_result *r) {
         rk__sb_printf(b, "<polyline class=\"%s\" points=\"", cls[k]);
         for (int64_t c = 0; c < n; c++) {
             const double v = base ? r->chunk[c].ppl_base : r->chunk[c].ppl;
-            if (isfinite(v)) rk__sb_printf(b, "%.1f,%.1f ", px_x(&x, (double)(c + 1)), px_y(&y, v));
+            if (isfinite(v)) rk__sb_printf(b, "%.1f,%.1f ", rk__svg_px_x(&x, (double)(c + 1)), rk__svg_px_y(&y, v));
         }
         rk__sb_puts(b, "\"/>\n");
         for (int64_t c = 0; c < n; c++) {
@@ -185,13 +82,13 @@ void rk__chart_ppl(rk_sb *b, const rk_verify_result *r) {
             const double v = base ? s->ppl_base : s->ppl;
             if (!isfinite(v)) continue;
             rk__sb_printf(b, "<circle class=\"%s\" cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\"><title>chunk %lld: PPL(%s) %s ± %s</title></circle>\n",
-                          cls[k], px_x(&x, (double)(c + 1)), px_y(&y, v), (long long)(c + 1), base ? "base" : "Q",
+                          cls[k], rk__svg_px_x(&x, (double)(c + 1)), rk__svg_px_y(&y, v), (long long)(c + 1), base ? "base" : "Q",
                           rk__fmt(f1, 'f', 4, v), rk__fmt(f2, 'f', 4, base ? s->ppl_base_err : s->ppl_err));
         }
     }
-    legend(b, W - MR - 230, MT + 14, "k-base", "PPL(base)");
-    legend(b, W - MR - 120, MT + 14, "k-cand", "PPL(Q), candidate");
-    svg_close(b, "Each chunk alone: PPL of the candidate (Q) and of the base on the chunk's scored tokens.");
+    rk__svg_legend(b, W - MR - 230, MT + 14, "k-base", "PPL(base)");
+    rk__svg_legend(b, W - MR - 120, MT + 14, "k-cand", "PPL(Q), candidate");
+    rk__svg_close(b, "Each chunk alone: PPL of the candidate (Q) and of the base on the chunk's scored tokens.");
 }
 
 /* vertical bars from 0: values[n] at categories labelled by label(i) */
@@ -203,9 +100,9 @@ static void bars(rk_sb *b, const char *id, const char *title, const char *ylabel
     double hi = 0;
     for (int64_t i = 0; i < n; i++)
         if (isfinite(v[i]) && v[i] > hi) hi = v[i];
-    axis y = lin_axis(0, hi > 0 ? hi * 1.05 : 1, 6);
-    svg_open(b, id, title, W, H);
-    y_axis(b, &y, ylabel, xlabel);
+    axis y = rk__svg_lin_axis(0, hi > 0 ? hi * 1.05 : 1, 6);
+    rk__svg_open(b, id, title, W, H);
+    rk__svg_y_axis(b, &y, ylabel, xlabel);
     const double slot = (double)(W - ML - MR) / (double)n, bw = slot * 0.8 > 1 ? slot * 0.8 : 1;
     const int64_t every = label_every(n, W - ML - MR, 30);
     char lab[48];
@@ -213,16 +110,16 @@ static void bars(rk_sb *b, const char *id, const char *title, const char *ylabel
         const double cx = ML + slot * ((double)i + 0.5);
         if (i % every == 0) {
             lf(lab, sizeof lab, i, ctx);
-            x_tick(b, cx, lab);
+            rk__svg_x_tick(b, cx, lab);
         }
         if (!isfinite(v[i])) continue;
-        const double y0 = px_y(&y, 0), y1 = px_y(&y, v[i] < 0 ? 0 : v[i]);
+        const double y0 = rk__svg_px_y(&y, 0), y1 = rk__svg_px_y(&y, v[i] < 0 ? 0 : v[i]);
         rk__sb_printf(b, "<rect class=\"bar\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"><title>", cx - bw / 2, y1,
                       bw, y0 - y1 > 0 ? y0 - y1 : 0);
         tf(b, i, ctx);
         rk__sb_puts(b, "</title></rect>\n");
     }
-    svg_close(b, caption);
+    rk__svg_close(b, caption);
 }
 
 static void chunk_label(char *buf, size_t cap, int64_t i, const void *ctx) { snprintf(buf, cap, "%lld", (long long)(i + 1)); }
@@ -234,7 +131,7 @@ static void chunk_tip(rk_sb *b, int64_t i, const void *ctx) {
 }
 
 void rk__chart_chunk_kld(rk_sb *b, const rk_verify_result *r) {
-    if (r->n_chunks < 1 || !r->chunk) { no_data(b, "No chunks."); return; }
+    if (r->n_chunks < 1 || !r->chunk) { rk__svg_no_data(b, "No chunks."); return; }
     double *v = malloc((size_t)r->n_chunks * sizeof *v);
     if (!v) { b->oom = 1; return; }
     for (int64_t c = 0; c < r->n_chunks; c++) v[c] = r->chunk[c].kld;
@@ -247,7 +144,7 @@ void rk__chart_chunk_kld(rk_sb *b, const rk_verify_result *r) {
 /* bars for counts[nb] over edges[nb+1] on axis x (log or linear); extra "0" bar at the left when zeros > 0 */
 static void hist_marker(rk_sb *b, const axis *x, double v, const char *label, int row) {
     if (!isfinite(v) || (x->log && !(v > 0))) return;
-    double px = px_x(x, v);
+    double px = rk__svg_px_x(x, v);
     if (px < ML || px > W - MR) return;
     char f[48];
     rk__sb_printf(b, "<line class=\"mark\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"><title>%s %s</title></line>"
@@ -258,7 +155,7 @@ static void hist_marker(rk_sb *b, const axis *x, double v, const char *label, in
 void rk__chart_kld_hist(rk_sb *b, const rk_verify_result *r) {
     const int64_t n = r->sums.count;
     const float *v = r->kld_values;
-    if (n < 1 || !v) { no_data(b, "No per-token KLD values."); return; }
+    if (n < 1 || !v) { rk__svg_no_data(b, "No per-token KLD values."); return; }
     double mn = INFINITY, mx = 0;
     int64_t zeros = 0;
     for (int64_t i = 0; i < n; i++) {
@@ -282,33 +179,33 @@ void rk__chart_kld_hist(rk_sb *b, const rk_verify_result *r) {
     }
     int64_t top = zeros;
     for (int k = 0; k < nb; k++) top = cnt[k] > top ? cnt[k] : top;
-    axis y = lin_axis(0, (double)top * 1.05, 6);
+    axis y = rk__svg_lin_axis(0, (double)top * 1.05, 6);
     /* x: a slot for zeros (when any) left of the log axis */
     axis x = { lo - (zeros ? 2.0 / PER_DECADE : 0), hi, 1, 1 };
-    svg_open(b, "chart-kld-hist", "Per-token KL divergence (log-spaced bins)", W, H);
-    y_axis(b, &y, "tokens", "KLD(base ‖ candidate) per token, nats");
+    rk__svg_open(b, "chart-kld-hist", "Per-token KL divergence (log-spaced bins)", W, H);
+    rk__svg_y_axis(b, &y, "tokens", "KLD(base ‖ candidate) per token, nats");
     char lab[48], f1[48], f2[48];
     for (double e = lo; e <= hi + 1e-9; e += 1) {
         snprintf(lab, sizeof lab, "1e%d", (int)e);
-        x_tick(b, ML + (e - x.lo) / (x.hi - x.lo) * (W - ML - MR), lab);
+        rk__svg_x_tick(b, ML + (e - x.lo) / (x.hi - x.lo) * (W - ML - MR), lab);
         for (int m = 2; hi - lo <= 3 && e < hi && m <= 5; m += 3) {   /* 2 and 5 within few decades */
             snprintf(lab, sizeof lab, "%de%d", m, (int)e);
-            x_tick(b, ML + (e + log10(m) - x.lo) / (x.hi - x.lo) * (W - ML - MR), lab);
+            rk__svg_x_tick(b, ML + (e + log10(m) - x.lo) / (x.hi - x.lo) * (W - ML - MR), lab);
         }
     }
-    const double y0 = px_y(&y, 0);
+    const double y0 = rk__svg_px_y(&y, 0);
     if (zeros) {
-        const double x0 = px_x(&(axis){ x.lo, x.hi, 1, 0 }, x.lo + 0.2 / PER_DECADE), x1 = px_x(&(axis){ x.lo, x.hi, 1, 0 }, x.lo + 1.8 / PER_DECADE);
-        const double y1 = px_y(&y, (double)zeros);
+        const double x0 = rk__svg_px_x(&(axis){ x.lo, x.hi, 1, 0 }, x.lo + 0.2 / PER_DECADE), x1 = rk__svg_px_x(&(axis){ x.lo, x.hi, 1, 0 }, x.lo + 1.8 / PER_DECADE);
+        const double y1 = rk__svg_px_y(&y, (double)zeros);
         rk__sb_printf(b, "<rect class=\"bar zero\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"><title>KLD = 0: %lld tokens (%.2f%%)</title></rect>\n",
                       x0, y1, x1 - x0, y0 - y1, (long long)zeros, 100.0 * (double)zeros / (double)n);
-        x_tick(b, (x0 + x1) / 2, "0");
+        rk__svg_x_tick(b, (x0 + x1) / 2, "0");
     }
     for (int k = 0; k < nb; k++) {
         if (!cnt[k]) continue;
         const double e0 = lo + (double)k / PER_DECADE, e1 = lo + (double)(k + 1) / PER_DECADE;
         const double px0 = ML + (e0 - x.lo) / (x.hi - x.lo) * (W - ML - MR), px1 = ML + (e1 - x.lo) / (x.hi - x.lo) * (W - ML - MR);
-        const double y1 = px_y(&y, (double)cnt[k]);
+        const double y1 = rk__svg_px_y(&y, (double)cnt[k]);
         rk__sb_printf(b, "<rect class=\"bar\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"><title>%s%s … %s: %lld tokens (%.2f%%)</title></rect>\n",
                       px0 + 0.5, y1, px1 - px0 - 1, y0 - y1, k == 0 && lo > floor(log10(mn)) ? "≤ " : "",
                       rk__fmt(f1, 'g', 3, pow(10, e0)), rk__fmt(f2, 'g', 3, pow(10, e1)), (long long)cnt[k],
@@ -323,13 +220,13 @@ void rk__chart_kld_hist(rk_sb *b, const rk_verify_result *r) {
     char cap[200];
     snprintf(cap, sizeof cap, "%lld scored tokens, %d bins per decade; lines: mean, median and 99th percentile.", (long long)n,
              PER_DECADE);
-    svg_close(b, cap);
+    rk__svg_close(b, cap);
 }
 
 void rk__chart_dp_hist(rk_sb *b, const rk_verify_result *r) {
     const int64_t n = r->sums.count;
     const float *v = r->dp_values;
-    if (n < 1 || !v) { no_data(b, "No per-token Δp values."); return; }
+    if (n < 1 || !v) { rk__svg_no_data(b, "No per-token Δp values."); return; }
     double a = 0;
     for (int64_t i = 0; i < n; i++)
         if (isfinite(v[i])) a = fmax(a, fabs(v[i]));
@@ -344,26 +241,26 @@ void rk__chart_dp_hist(rk_sb *b, const rk_verify_result *r) {
     }
     int64_t top = 0;
     for (int k = 0; k < NB; k++) top = cnt[k] > top ? cnt[k] : top;
-    axis y = lin_axis(0, (double)top * 1.05, 6), x = lin_axis(-a, a, 9);
-    svg_open(b, "chart-dp-hist", "Per-token Δp = p_candidate − p_base of the true token", W, H);
-    y_axis(b, &y, "tokens", "Δp, percentage points");
+    axis y = rk__svg_lin_axis(0, (double)top * 1.05, 6), x = rk__svg_lin_axis(-a, a, 9);
+    rk__svg_open(b, "chart-dp-hist", "Per-token Δp = p_candidate − p_base of the true token", W, H);
+    rk__svg_y_axis(b, &y, "tokens", "Δp, percentage points");
     char lab[48], f1[48], f2[48];
     for (double t = x.lo; t <= x.hi + x.step * 1e-6; t += x.step) {
-        tick_label(lab, sizeof lab, t, x.step);
-        x_tick(b, px_x(&x, t), lab);
+        rk__svg_tick_label(lab, sizeof lab, t, x.step);
+        rk__svg_x_tick(b, rk__svg_px_x(&x, t), lab);
     }
-    const double y0 = px_y(&y, 0);
+    const double y0 = rk__svg_px_y(&y, 0);
     for (int k = 0; k < NB; k++) {
         if (!cnt[k]) continue;
         const double e0 = -a + 2 * a * k / NB, e1 = -a + 2 * a * (k + 1) / NB;
-        const double px0 = px_x(&x, e0), px1 = px_x(&x, e1), y1 = px_y(&y, (double)cnt[k]);
+        const double px0 = rk__svg_px_x(&x, e0), px1 = rk__svg_px_x(&x, e1), y1 = rk__svg_px_y(&y, (double)cnt[k]);
         rk__sb_printf(b, "<rect class=\"bar%s\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"><title>%s … %s %%: %lld tokens (%.2f%%)</title></rect>\n",
                       e1 <= 0 ? " neg" : "", px0 + 0.5, y1, px1 - px0 - 1 > 0.5 ? px1 - px0 - 1 : 0.5, y0 - y1,
                       rk__fmt(f1, 'g', 3, e0), rk__fmt(f2, 'g', 3, e1), (long long)cnt[k], 100.0 * (double)cnt[k] / (double)n);
     }
     hist_marker(b, &x, 100 * r->total.dp, "mean", 0);
     snprintf(lab, sizeof lab, "%lld scored tokens, %d bins.", (long long)n, NB);
-    svg_close(b, lab);
+    rk__svg_close(b, lab);
 }
 
 /* ---- layers ------------------------------------------------------------------------------------------------- */
@@ -385,7 +282,7 @@ static void layer_tip(rk_sb *b, int64_t i, const void *ctx) {
 }
 
 void rk__chart_layers(rk_sb *b, const rk_verify_layers *l) {
-    if (!l || l->n < 1) { no_data(b, "Per-layer error not measured (needs both models live)."); return; }
+    if (!l || l->n < 1) { rk__svg_no_data(b, "Per-layer error not measured (needs both models live)."); return; }
     double *v = malloc((size_t)l->n * sizeof *v);
     if (!v) { b->oom = 1; return; }
     for (int64_t i = 0; i < l->n; i++) v[i] = l->layer[i].rel_err;
@@ -470,11 +367,11 @@ static int same_shape(const rk_verify_routing *a, const rk_verify_routing *b) {
 void rk__chart_routing(rk_sb *b, const rk_verify_routing *rb, const rk_verify_routing *rc) {
     if (rb && rb->n < 1) rb = NULL;
     if (rc && rc->n < 1) rc = NULL;
-    if (!rb && !rc) { no_data(b, "No MoE routing (a dense model, or routing not collected)."); return; }
+    if (!rb && !rc) { rk__svg_no_data(b, "No MoE routing (a dense model, or routing not collected)."); return; }
     const rk_verify_routing *r0 = rb ? rb : rc;
     for (int64_t i = 0; i < r0->n; i++)
         if (r0->layer[i].n_experts != r0->layer[0].n_experts || r0->layer[i].n_experts < 1)
-            { no_data(b, "Routing layers have different expert counts; not drawn."); return; }
+            { rk__svg_no_data(b, "Routing layers have different expert counts; not drawn."); return; }
     int note = 0;
     if (rb && rc && !same_shape(rb, rc)) rc = NULL, note = 1;
     const int64_t E = r0->layer[0].n_experts, nl = r0->n;
@@ -493,7 +390,7 @@ void rk__chart_routing(rk_sb *b, const rk_verify_routing *rb, const rk_verify_ro
             if (rc) mx = fmax(mx, share_of(&rc->layer[i], e));
             if (both) dmx = fmax(dmx, fabs(share_of(&rc->layer[i], e) - share_of(&rb->layer[i], e)));
         }
-    svg_open(b, "chart-routing", "Expert routing: share of each layer's selections", W, h);
+    rk__svg_open(b, "chart-routing", "Expert routing: share of each layer's selections", W, h);
     double y = MT + 14;
     if (both) {
         routing_panel(b, rb, NULL, 0, x0, (int)y, pw, ch, mx, "base");
@@ -511,7 +408,7 @@ void rk__chart_routing(rk_sb *b, const rk_verify_routing *rb, const rk_verify_ro
     snprintf(cap, sizeof cap, "Rows: MoE layers; columns: the %lld routed experts (top-%lld). A uniform router gives every "
              "expert %.3g%%.%s", (long long)E, (long long)r0->layer[0].top_k, 100.0 / (double)E,
              note ? " The candidate's routing has other layers or experts than the base's; only the base is drawn." : "");
-    svg_close(b, cap);
+    rk__svg_close(b, cap);
 }
 
 /* ---- bit allocation ----------------------------------------------------------------------------------------- */
@@ -526,7 +423,7 @@ static int kind_index(char (*kinds)[56], int *nk, int cap, const char *k) {
 }
 
 void rk__chart_alloc(rk_sb *b, const rk_verify_report_alloc *a) {
-    if (!a || a->n == 0) { no_data(b, "No bit allocation (the candidate is not a GGUF file)."); return; }
+    if (!a || a->n == 0) { rk__svg_no_data(b, "No bit allocation (the candidate is not a GGUF file)."); return; }
     enum { MAXK = 40 };
     char kinds[MAXK][56];
     int nk = 0;
@@ -539,9 +436,9 @@ void rk__chart_alloc(rk_sb *b, const rk_verify_report_alloc *a) {
         kind_index(kinds, &nk, MAXK, k);
         if (t->layer > maxl) maxl = t->layer;
     }
-    if (nk == 0) { no_data(b, "No matrices in the candidate."); return; }
+    if (nk == 0) { rk__svg_no_data(b, "No matrices in the candidate."); return; }
     const int64_t nrow = maxl + 2;   /* row 0: global tensors, then layers */
-    if (nrow > 4096) { no_data(b, "Too many layers to draw."); return; }
+    if (nrow > 4096) { rk__svg_no_data(b, "Too many layers to draw."); return; }
     cell *g = calloc((size_t)(nrow * nk), sizeof *g);
     if (!g) { b->oom = 1; return; }
     for (size_t i = 0; i < a->n; i++) {
@@ -578,7 +475,7 @@ void rk__chart_alloc(rk_sb *b, const rk_verify_report_alloc *a) {
     const int gw = W - x0 - 96;   /* room on the right for the last rotated column label */
     const double cw = (double)gw / nk, ch = fmin(24, fmax(6, 480.0 / (double)nr));
     const int h = (int)(top + ch * (double)nr + 60);
-    svg_open(b, "chart-alloc", "Candidate bit allocation: bits per weight by layer and tensor", W, h);
+    rk__svg_open(b, "chart-alloc", "Candidate bit allocation: bits per weight by layer and tensor", W, h);
     char col[8], f1[48], f2[48], f3[48];
     for (int k = 0; k < nk; k++) {   /* column labels, rotated */
         const double px = x0 + cw * (k + 0.5);
@@ -616,7 +513,7 @@ void rk__chart_alloc(rk_sb *b, const rk_verify_report_alloc *a) {
     }
     rk__sb_printf(b, "<rect class=\"box\" x=\"%d\" y=\"%d\" width=\"%d\" height=\"%.1f\"/>\n", x0, top, gw, ch * (double)nr);
     colour_legend(b, "grad-alloc", x0, h - 34, 220, lo, hi, "bits per weight", 0);
-    svg_close(b, "Rows: layers (global: embedding and output); columns: the kinds of matrices (1-D tensors, kept F32, "
+    rk__svg_close(b, "Rows: layers (global: embedding and output); columns: the kinds of matrices (1-D tensors, kept F32, "
                  "are left out). Colour: bits per weight (bytes × 8 / weights); the cell shows the type. Per-expert "
                  "tensors are summed over the layer's experts (see the next chart).");
     free(g);
@@ -655,7 +552,7 @@ void rk__chart_alloc_experts(rk_sb *b, const rk_verify_report_alloc *a) {
     const int x0 = 56, top = MT + 14;
     const double cw = (double)(W - x0 - MR) / (double)E, ch = fmin(22, fmax(4, 360.0 / (double)nr));
     const int h = (int)(top + ch * (double)nr + 80);
-    svg_open(b, "chart-alloc-experts", "Per-expert allocation: bits per weight of each expert (gate + up + down)", W, h);
+    rk__svg_open(b, "chart-alloc-experts", "Per-expert allocation: bits per weight of each expert (gate + up + down)", W, h);
     char col[8], f1[48], f2[48];
     const int64_t ly = label_every(nr, ch * (double)nr, 12), lx = label_every(E, W - x0 - MR, 22);
     for (int64_t l = first; l < nl; l++) {
@@ -677,6 +574,6 @@ void rk__chart_alloc_experts(rk_sb *b, const rk_verify_report_alloc *a) {
     rk__sb_printf(b, "<rect class=\"box\" x=\"%d\" y=\"%d\" width=\"%d\" height=\"%.1f\"/>\n", x0, top, W - x0 - MR, ch * (double)nr);
     rk__sb_printf(b, "<text class=\"axt\" x=\"%d\" y=\"%.1f\">expert</text>", (x0 + W - MR) / 2, top + ch * (double)nr + 30);
     colour_legend(b, "grad-alloc-experts", x0, h - 34, 220, lo, hi, "bits per weight", 0);
-    svg_close(b, "Rows: MoE layers; columns: routed experts (per-expert layout blk.N.ffn_{gate,up,down}.E.weight).");
+    rk__svg_close(b, "Rows: MoE layers; columns: routed experts (per-expert layout blk.N.ffn_{gate,up,down}.E.weight).");
     free(g);
 }
