@@ -27,6 +27,7 @@ static const rk_cmd g_cmds[] = {
     { "perplexity", rk_cmd_perplexity, "perplexity on a text, computed as llama.cpp's llama-perplexity does", rk_usage_perplexity },
     { "verify", rk_cmd_verify, "KLD, PPL ratio and top-1 agreement of a candidate vs its base model (llama-perplexity --kl-divergence)", rk_usage_verify },
     { "bench", rk_cmd_bench, "prompt-processing and decode speed of the engine on a model", rk_usage_bench },
+    { "distill", rk_cmd_distill, "distil a dense qwen2/llama student from a teacher: KD losses, teacher cache, on-policy, export", rk_usage_distill },
     { "train", rk_cmd_train, "train a model (deepseek_v3, qwen2, llama) on text: AdamW, checkpoints, --resume", rk_usage_train },
     { "sample", rk_cmd_sample, "write a random-weight HF checkpoint (R1 FP8 layout, qwen2, llama)", rk_usage_sample },
     { "tokenizer", rk_cmd_tokenizer, "train a byte-level BPE tokenizer on text files (HF tokenizer.json)", rk_usage_tokenizer },
