@@ -79,5 +79,30 @@ done
     a=${act% active*}; ratio=${act##*, }
     printf '| %s | %s | %s (%s) | %s ± %s | %s ± %s | %s ± %s | %.0f |\n' "$p" "$v" "$a" "$ratio" "$ppl" "$pple" "$kld" "$klde" "$top" "$tope" "$tps"
   done
+  echo
+  echo "Distilled against its cross-entropy twin (same tokens, steps and schedule):"
+  echo
+  for p in $PRESETS; do
+    kd=""; ce=""; c32=""
+    for r in "${rows[@]}"; do
+      IFS='|' read -r rp rv _ rvals _ <<<"$r"
+      [ "$rp" = "$p" ] || continue
+      case $rv in kd) kd=$rvals ;; ce) ce=$rvals ;; cache32) c32=$rvals ;; esac
+    done
+    [ -n "$kd" ] && [ -n "$ce" ] || continue
+    read -r kp _ kk _ kt _ <<<"$kd"; read -r cp _ ck _ ct _ <<<"$ce"
+    awk -v p="$p" -v kp="$kp" -v cp="$cp" -v kk="$kk" -v ck="$ck" -v kt="$kt" -v ct="$ct" 'BEGIN {
+      printf "- **%s**: held-out perplexity %.1f vs %.1f (%+.0f%%), KLD to the teacher %.3f vs %.3f (%+.0f%%), top-1 agreement %.1f%% vs %.1f%% (%+.1f points): distillation %s.\n",
+        p, kp, cp, 100*(kp/cp-1), kk, ck, 100*(kk/ck-1), kt, ct, kt-ct, (kp < cp && kk < ck) ? "wins on both" : "does NOT win on both" }'
+    if [ -n "$c32" ]; then
+      read -r qp _ qk _ _ _ <<<"$c32"
+      awk -v p="$p" -v qp="$qp" -v kp="$kp" -v cp="$cp" -v qk="$qk" -v kk="$kk" -v ck="$ck" 'BEGIN {
+        printf "  From a top-32 teacher cache: perplexity %.1f, KLD %.3f — %.0f%% of the live teacher'"'"'s perplexity gain and %.0f%% of its KLD gain over the twin.\n",
+          qp, qk, 100*(cp-qp)/(cp-kp), 100*(ck-qk)/(ck-kk) }'
+    fi
+  done
+  echo
+  echo "Training tokens/s here include the teacher: its forward on every window (kd), reading the cache (cache32), or"
+  echo "nothing (ce). The training step alone against PyTorch on the same student shapes: \`docs/bench-train.md\`."
 } > docs/distill-results.md
 echo "wrote docs/distill-results.md" >&2
