@@ -2,7 +2,9 @@
 # bench/train_bench.sh — training speed: tokens/s of `r1kit train` against PyTorch (tests/reference/
 # train_bench_reference.py: the reference model with autograd + torch.optim.AdamW, f32, Debian python3-torch with
 # OpenBLAS) on the same models, batch shape and threads, in the same run. Models: a ~20M-parameter llama-shaped dense
-# model and the built-in teacher's architecture (scripts/teacher-config.json). Writes docs/bench-train.md.
+# model, the built-in teacher's architecture (scripts/teacher-config.json) and the two qwen2 distillation students
+# (`r1kit distill --student-config qwen2-small|qwen2-tiny`: their student-config.json, scaled to that teacher). The
+# table times the training step alone: `r1kit distill`'s own tokens/s also include the teacher. Writes docs/bench-train.md.
 # Usage: bash bench/train_bench.sh [WORKDIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,9 +25,17 @@ cat > "$W/dense.json" <<'CFG'
  "rope_theta": 10000, "tie_word_embeddings": false, "bos_token_id": 0, "eos_token_id": 1}
 CFG
 cp scripts/teacher-config.json "$W/teacher.json"
-get() { echo "$1" | grep -o "\"$2\": *[0-9.e+-]*" | tail -1 | sed 's/.*: *//'; }
+get() { echo "$1" | grep -o "\"$2\":[[:space:]]*[0-9.e+-]*" | tail -1 | sed 's/.*:[[:space:]]*//'; }
 rows=()
-for m in dense teacher; do
+for m in dense teacher qwen2-small qwen2-tiny; do
+  case $m in qwen2-*)   # the distill preset's config, scaled to the teacher (teacher-init: made in the loop's 2nd pass)
+    if [ ! -f "$W/$m.json" ] || [ ! -f "$W/$m-init/model.safetensors" ]; then
+      rm -rf "$W/$m-cfg" "$W/$m-init"
+      $R distill --teacher "$W/teacher-init" --student-config $m --text "$W/data/kjv-train.txt" --holdout 0 --out "$W/$m-cfg" \
+          --steps 1 --batch 1 --seq 8 --alpha 1 --eval-every 0 --no-gguf >/dev/null 2>&1
+      cp "$W/$m-cfg/student-config.json" "$W/$m.json"
+    fi ;;
+  esac
   # one step writes an HF folder with the initial weights that both sides then train from
   [ -f "$W/$m-init/model.safetensors" ] || $R train --config "$W/$m.json" --tokenizer "$W/tok" --text "$W/data/kjv-train.txt" \
       --holdout 0 --out "$W/$m-init" --steps 1 --warmup 0 --batch 1 --seq 16 --eval-every 0 >/dev/null 2>&1
@@ -59,7 +69,16 @@ done
   echo "batch shape, same run; tokens/s from the mean step time after the first step ($STEPS steps in all, PyTorch: 1 warmup + $((STEPS-1)))."
   echo
   echo "Models: **dense**, llama-shaped, hidden 512, 6 layers, GQA 8/4 heads, FFN 1408, vocab 4096, untied;"
-  echo "**teacher**, the built-in teacher's architecture (DeepSeek-V3: MLA, 1 dense + 3 MoE layers, 16 routed experts, top-4, 1 shared)."
+  echo "**teacher**, the built-in teacher's architecture (DeepSeek-V3: MLA, 1 dense + 3 MoE layers, 16 routed experts, top-4, 1 shared);"
+  for m in qwen2-small qwen2-tiny; do
+    c=$(cat "$W/$m.json")
+    echo "**$m**, the distillation student \`r1kit distill --student-config $m\` makes for that teacher (its student-config.json):"
+    echo "qwen2, hidden $(get "$c" hidden_size), $(get "$c" num_hidden_layers) layers, GQA $(get "$c" num_attention_heads)/$(get "$c" num_key_value_heads) heads of $(get "$c" head_dim), FFN $(get "$c" intermediate_size), q/k/v biases, tied embeddings$([ $m = qwen2-small ] && echo ";" || echo ".")"
+  done
+  echo
+  echo "For the students the table times the training step alone (\`r1kit train\` on the student's config, cross-entropy):"
+  echo "the tokens/s that \`r1kit distill\` reports also include the teacher's forward pass (or reading the teacher cache) and"
+  echo "the distillation loss, so they are lower (only its \`--alpha 1\` cross-entropy twin trains without the teacher)."
   echo
   echo "| model | parameters | threads | r1kit tokens/s | r1kit ms/step | PyTorch tokens/s | PyTorch ms/step | ratio |"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|"
@@ -69,5 +88,7 @@ done
   done
   echo
   echo "The machine's 2 vCPUs are shared with other work, so single runs swing by ±20%; the ratio is measured within one run."
+  echo "Load average when this run ended: $(cut -d' ' -f1-3 /proc/loadavg). With other jobs running, the 2-thread rows are"
+  echo "oversubscribed (slower than 1 thread on both sides); compare ratios, and rerun on an idle machine for scaling."
 } > docs/bench-train.md
 cat docs/bench-train.md
