@@ -412,10 +412,17 @@ static int run_live(const verify_args *a, verify_report *r, rk_err *err) {
     if (a->html) {   /* routing of the whole evaluation first: the layer run resets the counters */
         if ((rc = rk_verify_routing_collect(mb, &r->routing[0], err)) || (rc = rk_verify_routing_collect(mc, &r->routing[1], err)))
             goto done;
-        fprintf(stderr, "per-layer error over %lld chunk(s) for the report\n", (long long)a->layer_chunks);
-        rk_verify_layers_opts lo = { a->n_ctx, a->layer_chunks, a->n_batch, vo.bos, 32 };
-        if ((rc = rk_verify_layers_run(mb, mc, ib, (int64_t)nb, &lo, &r->layers, err))) goto done;
-        r->have_layers = 1;
+        if (rk_model_layers(mb) != rk_model_layers(mc) || rk_model_hidden(mb) != rk_model_hidden(mc)) {
+            /* e.g. a distilled student: no layer of one corresponds to a layer of the other */
+            fprintf(stderr, "per-layer error not measured: BASE has %lld layers of width %lld, CANDIDATE %lld of width %lld\n",
+                    (long long)rk_model_layers(mb), (long long)rk_model_hidden(mb), (long long)rk_model_layers(mc),
+                    (long long)rk_model_hidden(mc));
+        } else {
+            fprintf(stderr, "per-layer error over %lld chunk(s) for the report\n", (long long)a->layer_chunks);
+            rk_verify_layers_opts lo = { a->n_ctx, a->layer_chunks, a->n_batch, vo.bos, 32 };
+            if ((rc = rk_verify_layers_run(mb, mc, ib, (int64_t)nb, &lo, &r->layers, err))) goto done;
+            r->have_layers = 1;
+        }
     }
     if (w) {
         rc = rk_verify_basefile_finish(w, err);

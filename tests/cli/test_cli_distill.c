@@ -1,7 +1,7 @@
 /* tests/cli/test_cli_distill.c — `r1kit distill` end to end with the built-in teacher (teacher/: DeepSeek-V3 MoE,
  * FP8) and a qwen2-tiny student on the repository's docs:
  *   - a short run lowers the held-out KLD to the teacher, logs ce/kd/kld/top1, writes an HF folder (bf16), a GGUF and
- *     curve.html; the HF folder and the GGUF give the same perplexity;
+ *     curve.html; the HF folder and the GGUF give the same perplexity; verify --html of the student vs the teacher;
  *   - kill -9 during a run with on-policy batches, JSD and a teacher cache, then --resume: final weights
  *     byte-identical; a changed distillation setting is refused on resume;
  *   - the teacher cache: training from it matches nothing stale — a damaged cache, a cache of another text, a
@@ -95,6 +95,12 @@ START_TEST(distill_learns_and_exports) {
     ck_assert_msg(f1 && f2, "%s\n%s", o1, o2);
     printf("HF: %.60s\nGGUF: %.60s\n", f1, f2);
     ck_assert_msg(!strncmp(f1, f2, strcspn(f1, "\n")), "perplexity differs between the HF folder and the GGUF");
+    /* verify of the student against its teacher, with the HTML report (no per-layer error: other architecture) */
+    rc = rk_test_r1kit(o1, sizeof o1, err, sizeof err, NULL, "verify %s %s/model.gguf --text %s --ctx 32 --chunks 4 --html %s/v.html",
+                       g_teacher, dir, g_held, dir);
+    ck_assert_msg(rc == 0 && strstr(o1, "Mean    KLD") && strstr(err, "per-layer error not measured"), "%d %s", rc, err);
+    snprintf(p, sizeof p, "%s/v.html", dir);
+    ck_assert(rk_file_exists(p));
 }
 END_TEST
 
