@@ -40,6 +40,7 @@ const char rk_usage_distill[] =
     "                        q/k/v biases, tied embeddings), llama-small, llama-tiny (llama3 rope, untied)\n"
     "  --student S           start from a checkpoint (HF folder); with --student-config too, the two must agree\n"
     "  --init-seed N         seed of fresh weights (default 1)\n"
+    "  --tokenizer PATH      the teacher's tokenizer.json (or folder) for the export, when the teacher is a GGUF\n"
     "data:\n"
     "  --text FILE           training text (repeatable)\n"
     "  --heldout FILE        held-out text (default: --holdout of the training text)\n"
@@ -102,7 +103,7 @@ static int same_shape(const rk_hf_config *a, const rk_hf_config *b, const char *
 int rk_cmd_distill(int argc, char **argv) {
     enum { O_TEACHER = 256, O_SCONFIG, O_STUDENT, O_ISEED, O_TEXT, O_HELDOUT, O_HOLDOUT, O_PROMPTS, O_GENTOK, O_GENTEMP,
            O_GENTOPP, O_GENSEED, O_ALPHA, O_LOSS, O_TEMP, O_BETA, O_ONP, O_PREFIX, O_SAVET, O_TOPK, O_TCACHE, O_OUT,
-           O_DTYPE, O_GGUF, O_NOGGUF };
+           O_DTYPE, O_GGUF, O_NOGGUF, O_TOK };
     static const struct option own[] = {
         { "teacher", 1, 0, O_TEACHER }, { "student-config", 1, 0, O_SCONFIG }, { "student", 1, 0, O_STUDENT },
         { "init-seed", 1, 0, O_ISEED }, { "text", 1, 0, O_TEXT }, { "heldout", 1, 0, O_HELDOUT },
@@ -111,12 +112,13 @@ int rk_cmd_distill(int argc, char **argv) {
         { "alpha", 1, 0, O_ALPHA }, { "loss", 1, 0, O_LOSS }, { "temperature", 1, 0, O_TEMP }, { "beta", 1, 0, O_BETA },
         { "on-policy", 1, 0, O_ONP }, { "prefix", 1, 0, O_PREFIX }, { "save-teacher", 1, 0, O_SAVET },
         { "top-k", 1, 0, O_TOPK }, { "teacher-cache", 1, 0, O_TCACHE }, { "out", 1, 0, O_OUT },
-        { "save-dtype", 1, 0, O_DTYPE }, { "gguf", 1, 0, O_GGUF }, { "no-gguf", 0, 0, O_NOGGUF }, { 0, 0, 0, 0 },
+        { "save-dtype", 1, 0, O_DTYPE }, { "gguf", 1, 0, O_GGUF }, { "no-gguf", 0, 0, O_NOGGUF }, { "tokenizer", 1, 0, O_TOK },
+        { 0, 0, 0, 0 },
     };
     struct option opts[80];
     rk_cli_merge_options(opts, 80, own);
     const char *teacher_path = NULL, *sconfig = NULL, *student = NULL, *heldout = NULL, *prompts = NULL;
-    const char *save_teacher = NULL, *tcache_path = NULL, *out = NULL, *gguf = NULL;
+    const char *save_teacher = NULL, *tcache_path = NULL, *out = NULL, *gguf = NULL, *tok_opt = NULL;
     const char *texts[65];
     int n_texts = 0, c, save_dtype = RK_DTYPE_BF16, no_gguf = 0;
     double holdout = 0.05, gen_temp = 0.6, gen_top_p = 0.95;
@@ -173,6 +175,7 @@ int rk_cmd_distill(int argc, char **argv) {
             break;
         case O_GGUF: gguf = optarg; break;
         case O_NOGGUF: no_gguf = 1; break;
+        case O_TOK: tok_opt = optarg; break;
         default: {
             int r = c >= RK_OPT_STEPS && c < RK_OPT_LOOP_END ? rk_cli_loop_option("distill", c, optarg, &la)
                                                                : rk_cli_usage_error("distill", "bad option");
@@ -217,13 +220,34 @@ int rk_cmd_distill(int argc, char **argv) {
         goto fail;
     }
     /* the tokenizer: the teacher's (a GGUF carries its own) */
-    tok_dir = rk_cli_dir_of(teacher_path ? teacher_path : student ? student : ".");
+    tok_dir = rk_cli_dir_of(tok_opt ? tok_opt : teacher_path ? teacher_path : student ? student : ".");
+    if (want_student && tok_dir) {   /* the export needs the tokenizer's HF file: check before training, not after */
+        char *tj = rk_path_join(tok_dir, "tokenizer.json");
+        const int have = tj && rk_file_exists(tj);
+        free(tj);
+        if (!have) {
+            rc = rk_err_file(&err, RK_EINVAL, tok_dir, UINT64_MAX,
+                             "no tokenizer.json for the student's export (a GGUF teacher carries its tokenizer inside): "
+                             "give --tokenizer with the teacher's tokenizer.json or its folder");
+            goto fail;
+        }
+    }
     if (teacher_path) {
         if ((rc = rk_model_load(&teacher, teacher_path, &err))) goto fail;
         if ((rc = rk_tokenizer_load(&tok, teacher_path, &err))) goto fail;
     } else if ((rc = rk_tokenizer_load(&tok, student ? student : ".", &err))) {
         rk_err_set(&err, rc, UINT64_MAX, "without --teacher the tokenizer comes from --student: %s", err.msg);
         goto fail;
+    }
+    if (tok_opt) {   /* the tokenizer file given for the export must be the teacher's */
+        rk_tokenizer *ot = NULL;
+        if ((rc = rk_tokenizer_load(&ot, tok_opt, &err))) goto fail;
+        const int same = rk_verify_tokenizer_fingerprint(ot) == rk_verify_tokenizer_fingerprint(tok);
+        rk_tokenizer_free(ot);
+        if (!same) {
+            rc = rk_err_file(&err, RK_EINVAL, tok_opt, UINT64_MAX, "this tokenizer differs from the teacher's");
+            goto fail;
+        }
     }
     if (student) {   /* a student with its own tokenizer must share the teacher's */
         rk_tokenizer *st = NULL;

@@ -192,6 +192,23 @@ START_TEST(errors) {
                            "--batch 1 --seq 16 --out %s", g_teacher, sdir, wrong, g_train, dir);
         ck_assert_msg(rc != 0 && strstr(err, "hidden_size") && strstr(err, "wrong.json"), "config vs checkpoint: %d %s", rc, err);
     }
+    /* a GGUF teacher: no tokenizer.json beside it for the export, unless --tokenizer gives the teacher's */
+    char gdir[4200];
+    snprintf(gdir, sizeof gdir, "%s/gguf", g_dir);
+    snprintf(p, sizeof p, "mkdir -p %s", gdir);
+    ck_assert_int_eq(rk_test_run(p, NULL, 0, NULL, 0), 0);
+    rc = rk_test_r1kit(NULL, 0, err, sizeof err, NULL, "convert %s %s/teacher.gguf --outtype bf16", g_teacher, gdir);
+    ck_assert_msg(rc == 0, "%s", err);
+    rc = rk_test_r1kit(NULL, 0, err, sizeof err, NULL, "distill --teacher %s/teacher.gguf --student-config qwen2-tiny --text %s "
+                       "--steps 2 --batch 1 --seq 16 --eval-every 0 --no-gguf --out %s/g1", gdir, g_train, gdir);
+    ck_assert_msg(rc == 2 && strstr(err, "--tokenizer"), "GGUF teacher without tokenizer.json: %d %s", rc, err);
+    rc = rk_test_r1kit(NULL, 0, err, sizeof err, NULL, "distill --teacher %s/teacher.gguf --tokenizer %s/tokenizer.json "
+                       "--student-config qwen2-tiny --text %s --steps 2 --batch 1 --seq 16 --eval-every 0 --no-gguf --out %s/g2",
+                       gdir, g_teacher, g_train, gdir);
+    ck_assert_msg(rc == 0, "GGUF teacher with --tokenizer: %s", err);
+    rc = rk_test_r1kit(NULL, 0, err, sizeof err, NULL, "distill --teacher %s/teacher.gguf --tokenizer %s/m --student-config qwen2-tiny "
+                       "--text %s --steps 2 --batch 1 --seq 16 --out %s/g3", gdir, tokdir, g_train, gdir);
+    ck_assert_msg(rc == 2 && strstr(err, "differs"), "a --tokenizer of another model: %d %s", rc, err);
     /* usage */
     rc = rk_test_r1kit(NULL, 0, err, sizeof err, NULL, "distill --teacher %s --text %s --out %s", g_teacher, g_train, dir);
     ck_assert_msg(rc == 2 && strstr(err, "--student"), "%d %s", rc, err);
