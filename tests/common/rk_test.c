@@ -179,3 +179,62 @@ void rk_test_write_words(const char *path, size_t bytes, uint32_t seed) {
     }
     ck_assert_int_eq(fclose(f), 0);
 }
+
+/* ---- HTML pages ---- */
+size_t rk_test_count(const char *s, const char *sub) {
+    size_t n = 0;
+    for (const char *p = strstr(s, sub); p; p = strstr(p + 1, sub)) n++;
+    return n;
+}
+
+void rk_test_html_well_formed(const char *html) {
+    static const char *const voids[] = { "meta", "br", "link", "img", "hr", "input", "!DOCTYPE" };
+    char stack[256][24];
+    int top = 0;
+    for (const char *p = strchr(html, '<'); p; p = strchr(p + 1, '<')) {
+        const char *e = strchr(p, '>');
+        ck_assert_msg(e != NULL, "unterminated tag at %ld", (long)(p - html));
+        ck_assert_msg(memchr(p + 1, '<', (size_t)(e - p - 1)) == NULL, "raw '<' inside a tag at %ld: %.60s", (long)(p - html), p);
+        const int closing = p[1] == '/';
+        const char *n0 = p + 1 + closing, *n1 = n0;
+        while (n1 < e && *n1 != ' ' && *n1 != '/' && *n1 != '>') n1++;
+        char name[24];
+        snprintf(name, sizeof name, "%.*s", (int)(n1 - n0), n0);
+        if (!strcmp(name, "style")) {
+            p = strstr(e, "</style>");
+            ck_assert_ptr_nonnull(p);
+            p += 7;
+            continue;
+        }
+        int is_void = e[-1] == '/';
+        for (size_t i = 0; i < sizeof voids / sizeof voids[0]; i++) is_void |= !strcmp(name, voids[i]);
+        if (closing) {
+            ck_assert_msg(top > 0 && !strcmp(stack[top - 1], name), "</%s> at %ld closes <%s>", name, (long)(p - html),
+                          top ? stack[top - 1] : "(nothing)");
+            top--;
+        } else if (!is_void) {
+            ck_assert_int_lt(top, 256);
+            snprintf(stack[top++], sizeof stack[0], "%s", name);
+        }
+        p = e;
+    }
+    ck_assert_msg(top == 0, "<%s> not closed", top ? stack[top - 1] : "");
+}
+
+const char *rk_test_chromium_path(void) {
+    const char *p = getenv("RK_CHROMIUM");
+    return p && *p ? p : "/usr/bin/chromium";
+}
+
+int rk_test_have_chromium(void) { return access(rk_test_chromium_path(), X_OK) == 0; }
+
+int rk_test_chromium(const char *dir, const char *extra, const char *html, char *out, size_t cap) {
+    static int k;
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd,
+             "timeout 180 '%s' --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
+             "--disable-background-networking --disable-component-update --disable-sync --disable-extensions "
+             "--user-data-dir='%s/profile%d' --window-size=1000,2400 --hide-scrollbars %s 'file://%s' 2>/dev/null",
+             rk_test_chromium_path(), dir, k++, extra, html);
+    return rk_test_run(cmd, out, cap, NULL, 0);
+}

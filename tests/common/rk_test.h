@@ -62,6 +62,16 @@ const char *rk_test_python(void);
         return nf == 0 ? 0 : 1;                                                        \
     }
 
+/* ---- HTML pages (verify --html, the training curves) ---- */
+size_t rk_test_count(const char *s, const char *sub);   /* occurrences, overlapping */
+/* every element closed in order (void elements and "/>" aside); text and attribute values hold no raw '<' */
+void rk_test_html_well_formed(const char *html);
+/* the browser: RK_CHROMIUM overrides /usr/bin/chromium (e.g. RK_CHROMIUM=/nonexistent to check the skip) */
+const char *rk_test_chromium_path(void);
+int rk_test_have_chromium(void);
+/* headless chromium with a fresh profile folder under dir on file://html; extra = "--dump-dom" or "--screenshot=..." */
+int rk_test_chromium(const char *dir, const char *extra, const char *html, char *out, size_t cap);
+
 /* For tests that need torch: call first in main-level code; exits 77 (CTest "skipped") with a visible message. */
 #define RK_TEST_MAIN_NEEDS_TORCH()                                                     \
     int main(void) {                                                                   \

@@ -26,11 +26,6 @@
 
 static char *g_dir;
 
-static const char *chromium_path(void) {
-    const char *p = getenv("RK_CHROMIUM");
-    return p && *p ? p : "/usr/bin/chromium";
-}
-static int have_chromium(void) { return access(chromium_path(), X_OK) == 0; }
 
 static char *path(const char *name) {
     static char p[4][4096];
@@ -51,12 +46,6 @@ static char *read_text(const char *p) {
     return s;
 }
 
-static size_t count(const char *s, const char *sub) {
-    size_t n = 0;
-    for (const char *p = strstr(s, sub); p; p = strstr(p + 1, sub)) n++;
-    return n;
-}
-
 static size_t n_entries(const char *dir) {   /* files in dir, "." and ".." aside */
     DIR *d = opendir(dir);
     ck_assert_ptr_nonnull(d);
@@ -66,43 +55,8 @@ static size_t n_entries(const char *dir) {   /* files in dir, "." and ".." aside
     return n;
 }
 
-/* every element closed in order (void elements and "/>" aside); no raw '<' inside a tag */
-static void check_well_formed(const char *html) {
-    static const char *const voids[] = { "meta", "br", "link", "img", "hr", "input", "!DOCTYPE" };
-    char stack[256][24];
-    int top = 0;
-    for (const char *p = strchr(html, '<'); p; p = strchr(p + 1, '<')) {
-        const char *e = strchr(p, '>');
-        ck_assert_msg(e != NULL, "unterminated tag at %ld", (long)(p - html));
-        ck_assert_msg(memchr(p + 1, '<', (size_t)(e - p - 1)) == NULL, "raw '<' inside a tag at %ld: %.60s", (long)(p - html), p);
-        const int closing = p[1] == '/';
-        const char *n0 = p + 1 + closing, *n1 = n0;
-        while (n1 < e && *n1 != ' ' && *n1 != '/' && *n1 != '>') n1++;
-        char name[24];
-        snprintf(name, sizeof name, "%.*s", (int)(n1 - n0), n0);
-        if (!strcmp(name, "style")) {
-            p = strstr(e, "</style>");
-            ck_assert_ptr_nonnull(p);
-            p += 7;
-            continue;
-        }
-        int is_void = e[-1] == '/';
-        for (size_t i = 0; i < sizeof voids / sizeof voids[0]; i++) is_void |= !strcmp(name, voids[i]);
-        if (closing) {
-            ck_assert_msg(top > 0 && !strcmp(stack[top - 1], name), "</%s> at %ld closes <%s>", name, (long)(p - html),
-                          top ? stack[top - 1] : "(nothing)");
-            top--;
-        } else if (!is_void) {
-            ck_assert_int_lt(top, 256);
-            snprintf(stack[top++], sizeof stack[0], "%s", name);
-        }
-        p = e;
-    }
-    ck_assert_msg(top == 0, "<%s> not closed", top ? stack[top - 1] : "");
-}
-
 static void check_common(const char *html) {
-    check_well_formed(html);
+    rk_test_html_well_formed(html);
     ck_assert_ptr_null(strstr(html, "http://"));
     ck_assert_ptr_null(strstr(html, "https://"));
     ck_assert_ptr_null(strstr(html, "<script"));
@@ -200,19 +154,19 @@ START_TEST(pair) {
     check_common(h);
     ck_assert_ptr_nonnull(strstr(h, TITLE));
     ck_assert_ptr_null(strstr(h, "<b>"));
-    ck_assert_uint_eq(count(h, "<svg "), 6);
+    ck_assert_uint_eq(rk_test_count(h, "<svg "), 6);
     static const char *const ids[] = { "curve-loss", "curve-heldout", "curve-kld", "curve-top1", "curve-lr", "curve-tps" };
     static const size_t lines[] = { 4, 3, 1, 1, 2, 2 };   /* A: loss ce kd, B: loss | A: heldout teacher, B | A | A | 2 | 2 */
     for (size_t i = 0; i < 6; i++) {
         char *s = svg_of(h, ids[i]);
         ck_assert_msg(s != NULL, "no <svg id=\"%s\"", ids[i]);
-        ck_assert_msg(count(s, "<polyline") == lines[i], "%s: %zu polylines", ids[i], count(s, "<polyline"));
+        ck_assert_msg(rk_test_count(s, "<polyline") == lines[i], "%s: %zu polylines", ids[i], rk_test_count(s, "<polyline"));
         ck_assert_msg(strstr(s, ">" LABEL_A_ESC) != NULL, "%s: no legend for A", ids[i]);
         ck_assert_msg(i == 2 || i == 3 || strstr(s, ">" LABEL_B_ESC) != NULL, "%s: no legend for B", ids[i]);
-        ck_assert_msg(count(s, "class=\"xt\"") >= 2 && count(s, "class=\"yt\"") >= 2, "%s: too few tick labels", ids[i]);
+        ck_assert_msg(rk_test_count(s, "class=\"xt\"") >= 2 && rk_test_count(s, "class=\"yt\"") >= 2, "%s: too few tick labels", ids[i]);
         free(s);
     }
-    ck_assert_uint_eq(count(h, "<polyline"), 13);
+    ck_assert_uint_eq(rk_test_count(h, "<polyline"), 13);
     ck_assert_ptr_null(strstr(h, LABEL_A));
     ck_assert_ptr_null(strstr(h, LABEL_B));
     /* the loss of A: 30 distinct steps, step 15's NaN dropped; ce: step 15's null dropped; kd has all 30 */
@@ -258,7 +212,7 @@ START_TEST(long_and_single) {
     char *h = read_text(path("long.html"));
     check_common(h);
     ck_assert_ptr_nonnull(strstr(h, "r1kit training curves"));
-    ck_assert_uint_eq(count(h, "<svg "), 3);   /* loss, lr, tps; no held-out (a note), no kld / top1 */
+    ck_assert_uint_eq(rk_test_count(h, "<svg "), 3);   /* loss, lr, tps; no held-out (a note), no kld / top1 */
     ck_assert_ptr_nonnull(strstr(h, "Held-out loss: not in the log."));
     ck_assert_ptr_null(strstr(h, "curve-kld"));
     char *s = svg_of(h, "curve-loss"), first[64], last[64];
@@ -281,9 +235,9 @@ START_TEST(long_and_single) {
     ck_assert_msg(rk_curve_html(&run, 1, "single", path("one.html"), &err) == 0, "%s", err.msg);
     h = read_text(path("one.html"));
     check_common(h);
-    ck_assert_uint_eq(count(h, "<svg "), 3);
-    ck_assert_uint_eq(count(h, "<polyline"), 3);
-    ck_assert_uint_eq(count(h, "<circle"), 3);   /* a single point is drawn as its marker */
+    ck_assert_uint_eq(rk_test_count(h, "<svg "), 3);
+    ck_assert_uint_eq(rk_test_count(h, "<polyline"), 3);
+    ck_assert_uint_eq(rk_test_count(h, "<circle"), 3);   /* a single point is drawn as its marker */
     ck_assert_ptr_nonnull(strstr(h, "step 1: 3.5<"));
     free(h);
 }
@@ -334,26 +288,14 @@ END_TEST
 /* ---- headless Chromium ---------------------------------------------------------------------------------------- */
 static char g_dom[1 << 22];
 
-static int chromium(const char *extra, const char *html, char *out, size_t cap) {
-    static int k;
-    char ud[64], cmd[8192];
-    snprintf(ud, sizeof ud, "profile%d", k++);
-    snprintf(cmd, sizeof cmd,
-             "timeout 180 '%s' --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
-             "--disable-background-networking --disable-component-update --disable-sync --disable-extensions "
-             "--user-data-dir='%s' --window-size=1000,2400 --hide-scrollbars %s 'file://%s' 2>/dev/null",
-             chromium_path(), path(ud), extra, html);
-    return rk_test_run(cmd, out, cap, NULL, 0);
-}
-
 START_TEST(browser) {
-    if (!have_chromium()) return;   /* main() reports the skip */
+    if (!rk_test_have_chromium()) return;   /* main() reports the skip */
     write_pair();
     const rk_curve_run runs[2] = { { path("a.jsonl"), LABEL_A }, { path("b.jsonl"), LABEL_B } };
     rk_err err;
     ck_assert_msg(rk_curve_html(runs, 2, "browser", path("br.html"), &err) == 0, "%s", err.msg);
     /* 1. as written: loads, the DOM has every chart */
-    int rc = chromium("--dump-dom", path("br.html"), g_dom, sizeof g_dom);
+    int rc = rk_test_chromium(g_dir, "--dump-dom", path("br.html"), g_dom, sizeof g_dom);
     ck_assert_msg(rc == 0, "chromium --dump-dom exit %d", rc);
     static const char *const ids[] = { "curve-loss", "curve-heldout", "curve-kld", "curve-top1", "curve-lr", "curve-tps" };
     for (size_t i = 0; i < 6; i++) {
@@ -383,7 +325,7 @@ START_TEST(browser) {
     rk_test_write_file(path("m-br.html"), m, o);
     free(m);
     free(h);
-    rc = chromium("--dump-dom", path("m-br.html"), g_dom, sizeof g_dom);
+    rc = rk_test_chromium(g_dir, "--dump-dom", path("m-br.html"), g_dom, sizeof g_dom);
     ck_assert_msg(rc == 0, "chromium --dump-dom exit %d", rc);
     const char *res = strstr(g_dom, "<pre id=\"rk-measure\">[");
     ck_assert_msg(res != NULL, "the measuring script did not run");
@@ -402,14 +344,14 @@ START_TEST(browser) {
     /* 3. a screenshot far from blank */
     char arg[4200];
     snprintf(arg, sizeof arg, "--screenshot='%s'", path("br.png"));
-    ck_assert_int_eq(chromium(arg, path("br.html"), NULL, 0), 0);
+    ck_assert_int_eq(rk_test_chromium(g_dir, arg, path("br.html"), NULL, 0), 0);
     size_t pn = 0, bn = 0;
     uint8_t *png = rk_test_read_file(path("br.png"), &pn);
     ck_assert_msg(png != NULL && pn > 24 && memcmp(png, "\x89PNG\r\n\x1a\n", 8) == 0, "no PNG screenshot");
     free(png);
     rk_test_write_file(path("blank.html"), "<!DOCTYPE html><html><body></body></html>", 41);
     snprintf(arg, sizeof arg, "--screenshot='%s'", path("blank.png"));
-    ck_assert_int_eq(chromium(arg, path("blank.html"), NULL, 0), 0);
+    ck_assert_int_eq(rk_test_chromium(g_dir, arg, path("blank.html"), NULL, 0), 0);
     uint8_t *blank = rk_test_read_file(path("blank.png"), &bn);
     ck_assert_ptr_nonnull(blank);
     free(blank);
@@ -442,9 +384,9 @@ int main(void) {
     const int nf = srunner_ntests_failed(sr);
     srunner_free(sr);
     if (nf) return 1;
-    if (!have_chromium()) {
+    if (!rk_test_have_chromium()) {
         printf("SKIP: the browser test needs %s (Debian package chromium; scripts/deps.sh --test); "
-               "every other test passed\n", chromium_path());
+               "every other test passed\n", rk_test_chromium_path());
         return 77;
     }
     return 0;

@@ -26,12 +26,6 @@
 #include "verify/layers.h"
 #include "verify/report.h"
 
-/* the browser; RK_CHROMIUM overrides the path (e.g. to check the skip: RK_CHROMIUM=/nonexistent) */
-static const char *chromium_path(void) {
-    const char *p = getenv("RK_CHROMIUM");
-    return p && *p ? p : "/usr/bin/chromium";
-}
-
 static char g_out[1 << 16], g_err[1 << 16];
 static char *g_dir;
 
@@ -45,7 +39,6 @@ static char *path(const char *name) {
     return p[k];
 }
 
-static int have_chromium(void) { return access(chromium_path(), X_OK) == 0; }
 
 /* ---- HTML checks -------------------------------------------------------------------------------------------- */
 static char *read_text(const char *p) {
@@ -59,44 +52,8 @@ static char *read_text(const char *p) {
     return s;
 }
 
-/* every element closed in order (void elements and "/>" aside); text and attribute values may not hold a raw '<' */
-static void check_well_formed(const char *html) {
-    static const char *const voids[] = { "meta", "br", "link", "img", "hr", "input", "!DOCTYPE" };
-    char stack[256][24];
-    int top = 0;
-    for (const char *p = strchr(html, '<'); p; p = strchr(p + 1, '<')) {
-        const char *e = strchr(p, '>');
-        ck_assert_msg(e != NULL, "unterminated tag at %ld", (long)(p - html));
-        const char *q = memchr(p + 1, '<', (size_t)(e - p - 1));
-        ck_assert_msg(q == NULL, "raw '<' inside a tag at %ld: %.60s", (long)(p - html), p);
-        const int closing = p[1] == '/';
-        const char *n0 = p + 1 + closing, *n1 = n0;
-        while (n1 < e && *n1 != ' ' && *n1 != '/' && *n1 != '>') n1++;
-        char name[24];
-        snprintf(name, sizeof name, "%.*s", (int)(n1 - n0), n0);
-        if (!strcmp(name, "style")) {   /* skip the CSS */
-            p = strstr(e, "</style>");
-            ck_assert_ptr_nonnull(p);
-            p += 7;
-            continue;
-        }
-        int is_void = e[-1] == '/';
-        for (size_t i = 0; i < sizeof voids / sizeof voids[0]; i++) is_void |= !strcmp(name, voids[i]);
-        if (closing) {
-            ck_assert_msg(top > 0 && !strcmp(stack[top - 1], name), "</%s> at %ld closes <%s>", name, (long)(p - html),
-                          top ? stack[top - 1] : "(nothing)");
-            top--;
-        } else if (!is_void) {
-            ck_assert_int_lt(top, 256);
-            snprintf(stack[top++], sizeof stack[0], "%s", name);
-        }
-        p = e;
-    }
-    ck_assert_msg(top == 0, "<%s> not closed", top ? stack[top - 1] : "");
-}
-
 static void check_common(const char *html) {
-    check_well_formed(html);
+    rk_test_html_well_formed(html);
     ck_assert_ptr_null(strstr(html, "http://"));
     ck_assert_ptr_null(strstr(html, "https://"));
     ck_assert_ptr_null(strstr(html, "<script"));
@@ -120,12 +77,6 @@ static int has_svg(const char *html, const char *id) {
     char want[64];
     snprintf(want, sizeof want, "<svg id=\"%s\"", id);
     return strstr(html, want) != NULL;
-}
-
-static size_t count(const char *s, const char *sub) {
-    size_t n = 0;
-    for (const char *p = strstr(s, sub); p; p = strstr(p + 1, sub)) n++;
-    return n;
 }
 
 /* ---- synthetic input ---------------------------------------------------------------------------------------- */
@@ -282,7 +233,7 @@ START_TEST(synthetic) {
     ck_assert_ptr_nonnull(strstr(h, "1 errors, 1 warnings"));
     /* KLD histogram: the zero bin (every 13th token) */
     ck_assert_ptr_nonnull(strstr(h, "KLD = 0: 12 tokens"));
-    ck_assert_uint_eq(count(h, "<svg "), count(h, "</svg>"));
+    ck_assert_uint_eq(rk_test_count(h, "<svg "), rk_test_count(h, "</svg>"));
     free(h);
     /* passing gate, nothing optional */
     s.gate.pass = 1;
@@ -437,22 +388,9 @@ END_TEST
 /* ---- headless Chromium ---------------------------------------------------------------------------------------- */
 static char g_dom[1 << 22];
 
-/* chromium with a fresh profile; extra = "--dump-dom" or "--screenshot=..." */
-static int chromium(const char *extra, const char *html, char *out, size_t cap) {
-    static int k;
-    char ud[64], cmd[8192];
-    snprintf(ud, sizeof ud, "profile%d", k++);
-    snprintf(cmd, sizeof cmd,
-             "timeout 180 '%s' --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
-             "--disable-background-networking --disable-component-update --disable-sync --disable-extensions "
-             "--user-data-dir='%s' --window-size=1000,2400 --hide-scrollbars %s 'file://%s' 2>/dev/null",
-             chromium_path(), path(ud), extra, html);
-    return rk_test_run(cmd, out, cap, NULL, 0);
-}
-
 static void render(const char *name) {
     /* 1. the page as written: loads, its DOM has every chart */
-    int rc = chromium("--dump-dom", path(name), g_dom, sizeof g_dom);
+    int rc = rk_test_chromium(g_dir, "--dump-dom", path(name), g_dom, sizeof g_dom);
     ck_assert_msg(rc == 0, "chromium --dump-dom exit %d", rc);
     static const char *const ids[] = { "chart-ppl", "chart-chunk-kld", "chart-kld-hist", "chart-dp-hist", "chart-layers",
                                        "chart-routing", "chart-alloc" };
@@ -485,7 +423,7 @@ static void render(const char *name) {
     rk_test_write_file(path(mp), m, o);
     free(m);
     free(h);
-    rc = chromium("--dump-dom", path(mp), g_dom, sizeof g_dom);
+    rc = rk_test_chromium(g_dir, "--dump-dom", path(mp), g_dom, sizeof g_dom);
     ck_assert_msg(rc == 0, "chromium --dump-dom exit %d", rc);
     const char *res = strstr(g_dom, "<pre id=\"rk-measure\">[");
     ck_assert_msg(res != NULL, "%s: the measuring script did not run", name);
@@ -505,7 +443,7 @@ static void render(const char *name) {
     char shot[64], arg[4200];
     snprintf(shot, sizeof shot, "shot-%s.png", name);
     snprintf(arg, sizeof arg, "--screenshot='%s'", path(shot));
-    rc = chromium(arg, path(name), NULL, 0);
+    rc = rk_test_chromium(g_dir, arg, path(name), NULL, 0);
     ck_assert_msg(rc == 0, "chromium --screenshot exit %d", rc);
     size_t pn = 0;
     uint8_t *png = rk_test_read_file(path(shot), &pn);
@@ -517,7 +455,7 @@ static void render(const char *name) {
     free(png);
     rk_test_write_file(path("blank.html"), "<!DOCTYPE html><html><body></body></html>", 41);
     snprintf(arg, sizeof arg, "--screenshot='%s'", path("blank.png"));
-    ck_assert_int_eq(chromium(arg, path("blank.html"), NULL, 0), 0);
+    ck_assert_int_eq(rk_test_chromium(g_dir, arg, path("blank.html"), NULL, 0), 0);
     size_t bn = 0;
     uint8_t *blank = rk_test_read_file(path("blank.png"), &bn);
     ck_assert_ptr_nonnull(blank);
@@ -526,7 +464,7 @@ static void render(const char *name) {
 }
 
 START_TEST(browser) {
-    if (!have_chromium()) return;   /* main() reports the skip */
+    if (!rk_test_have_chromium()) return;   /* main() reports the skip */
     real_report("ds-pe.gguf", "b-pe.html");
     render("b-pe.html");
     synth s;
@@ -557,9 +495,9 @@ int main(void) {
     const int nf = srunner_ntests_failed(sr);
     srunner_free(sr);
     if (nf) return 1;
-    if (!have_chromium()) {
+    if (!rk_test_have_chromium()) {
         printf("SKIP: the browser test needs %s (Debian package chromium; scripts/deps.sh --test); "
-               "every other test passed\n", chromium_path());
+               "every other test passed\n", rk_test_chromium_path());
         return 77;
     }
     return 0;
