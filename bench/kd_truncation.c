@@ -21,8 +21,8 @@
  * teacher, Σ_rest p_i^½ / Σ p_i^½, and in parentheses the share the bucket gives it, P_rest^½ / (Σ_kept p_i^½ +
  * P_rest^½). A Markdown table on stdout, progress on stderr.
  *
- * The top-k selection (higher logit first, ties to the lower id, as teacher_cache.c's writer) is a private copy:
- * teacher_cache.c keeps its heap static and one caller here did not justify a new exported helper.
+ * The top-k selection sorts the whole row once (higher logit first, ties to the lower id: the order of rk_top_k,
+ * which the cache writer uses), since every k of the table is then a prefix of one ranking.
  * Exit: 0 ok, 2 usage, 3 a model/tokenizer/text that does not load or vocabularies that differ, 1 a NaN loss. */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -4,6 +4,7 @@
  * the writer goes through rk_outfile (temp file beside the target, fsync, rename). */
 #define _GNU_SOURCE
 #include "distill/teacher_cache.h"
+#include "model/kernels.h"
 
 #include <errno.h>
 #include <math.h>
@@ -119,36 +120,10 @@ fail:
     return rc;
 }
 
-/* is (a, ia) a better entry than (b, ib)? higher logit, then lower id */
-static int better(float a, int32_t ia, float b, int32_t ib) { return a > b || (a == b && ia < ib); }
-
-/* marks the k best entries of row (k < V) in mark[] (min-heap on `better`, root = worst kept) */
+/* marks the k best entries of row (k < V) in mark[] */
 static void mark_top_k(const float *row, int64_t V, int64_t k, int32_t *ids, float *l, uint8_t *mark) {
-    int64_t n = 0;
-    for (int64_t i = 0; i < V; i++) {
-        const float v = row[i];
-        int64_t j;
-        if (n < k) {
-            j = n++;
-            while (j > 0 && better(l[(j - 1) / 2], ids[(j - 1) / 2], v, (int32_t)i)) {
-                ids[j] = ids[(j - 1) / 2], l[j] = l[(j - 1) / 2];
-                j = (j - 1) / 2;
-            }
-        } else {
-            if (!better(v, (int32_t)i, l[0], ids[0])) continue;
-            j = 0;
-            for (;;) {
-                int64_t c = 2 * j + 1;
-                if (c >= n) break;
-                if (c + 1 < n && better(l[c], ids[c], l[c + 1], ids[c + 1])) c++;
-                if (!better(v, (int32_t)i, l[c], ids[c])) break;
-                ids[j] = ids[c], l[j] = l[c];
-                j = c;
-            }
-        }
-        ids[j] = (int32_t)i, l[j] = v;
-    }
-    for (int64_t j = 0; j < n; j++) mark[ids[j]] = 1;
+    rk_top_k(row, V, k, ids, l);
+    for (int64_t j = 0; j < k; j++) mark[ids[j]] = 1;
 }
 
 /* one position: ids (deltas), logp and log_rest of a logits row; -1 if the row has NaN/+inf or is all −inf */

@@ -102,6 +102,11 @@ void rk_attention_backward(float *dq, float *dk_, float *dv_, const float *dout,
                            const float *k, const float *v, int64_t T, int64_t S, int64_t q_pos0, int64_t Hq,
                            int64_t Hk, int64_t dk, int64_t dv, float scale);
 
+/* The k largest entries of row[0..n) (k <= n): their ids and values into ids[k], vals[k] in heap order (not sorted).
+ * Order: larger value first, ties to the lower id (NaN never enters). O(n log k). Used by the stored top-k files
+ * (verify's base file, distill's teacher cache), so that both keep the same entries. */
+void rk_top_k(const float *row, int64_t n, int64_t k, int32_t *ids, float *vals);
+
 /* Cross-entropy over logits [n, vocab] with targets[n] (target < 0: ignored). Returns the summed loss (double) and,
  * when dlogits != NULL, writes dlogits = (softmax - onehot) * grad_scale (zeros on ignored rows). log-sum-exp in
  * double after subtracting the row max. A target >= vocab makes the loss NaN. */

@@ -3,6 +3,7 @@
  * through rk_outfile (temp file beside the target, fsync, rename). */
 #define _GNU_SOURCE
 #include "verify/basefile.h"
+#include "model/kernels.h"
 
 #include <errno.h>
 #include <math.h>
@@ -167,9 +168,6 @@ fail:
     return rc;
 }
 
-/* is (a, ia) a better entry than (b, ib)? higher log p, then lower id */
-static int better(float a, int32_t ia, float b, int32_t ib) { return a > b || (a == b && ia < ib); }
-
 /* the k best entries of a dense row into ids/lp (ids ascending), their complement's mass into *lrest */
 static void select_row(const float *row, int64_t vocab, int64_t k, int32_t *ids, float *lp, float *lrest) {
     if (k >= vocab) {
@@ -177,31 +175,7 @@ static void select_row(const float *row, int64_t vocab, int64_t k, int32_t *ids,
         *lrest = -INFINITY;
         return;
     }
-    /* min-heap on `better` (root = worst kept) */
-    int64_t n = 0;
-    for (int64_t i = 0; i < vocab; i++) {
-        const float v = row[i];
-        int64_t j;
-        if (n < k) {
-            j = n++;
-            while (j > 0 && better(lp[(j - 1) / 2], ids[(j - 1) / 2], v, (int32_t)i)) {
-                ids[j] = ids[(j - 1) / 2], lp[j] = lp[(j - 1) / 2];
-                j = (j - 1) / 2;
-            }
-        } else {
-            if (!better(v, (int32_t)i, lp[0], ids[0])) continue;
-            j = 0;
-            for (;;) {
-                int64_t c = 2 * j + 1;
-                if (c >= n) break;
-                if (c + 1 < n && better(lp[c], ids[c], lp[c + 1], ids[c + 1])) c++;
-                if (!better(v, (int32_t)i, lp[c], ids[c])) break;
-                ids[j] = ids[c], lp[j] = lp[c];
-                j = c;
-            }
-        }
-        ids[j] = (int32_t)i, lp[j] = v;
-    }
+    rk_top_k(row, vocab, k, ids, lp);
     /* ids ascending (insertion sort on a small k; heap order is nearly random) */
     for (int64_t a = 1; a < k; a++) {
         const int32_t id = ids[a];

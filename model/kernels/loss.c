@@ -53,3 +53,34 @@ double rk_cross_entropy(float *dlogits, const float *logits, const int32_t *targ
     free(loss);
     return s;
 }
+
+/* ---- top-k -------------------------------------------------------------------------------------------------- */
+static int topk_better(float a, int32_t ia, float b, int32_t ib) { return a > b || (a == b && ia < ib); }
+
+void rk_top_k(const float *row, int64_t n_row, int64_t k, int32_t *ids, float *vals) {
+    /* min-heap on `better` (root = worst kept) */
+    int64_t n = 0;
+    for (int64_t i = 0; i < n_row; i++) {
+        const float v = row[i];
+        int64_t j;
+        if (n < k) {
+            j = n++;
+            while (j > 0 && topk_better(vals[(j - 1) / 2], ids[(j - 1) / 2], v, (int32_t)i)) {
+                ids[j] = ids[(j - 1) / 2], vals[j] = vals[(j - 1) / 2];
+                j = (j - 1) / 2;
+            }
+        } else {
+            if (!topk_better(v, (int32_t)i, vals[0], ids[0])) continue;
+            j = 0;
+            for (;;) {
+                int64_t c = 2 * j + 1;
+                if (c >= n) break;
+                if (c + 1 < n && topk_better(vals[c], ids[c], vals[c + 1], ids[c + 1])) c++;
+                if (!topk_better(v, (int32_t)i, vals[c], ids[c])) break;
+                ids[j] = ids[c], vals[j] = vals[c];
+                j = c;
+            }
+        }
+        ids[j] = (int32_t)i, vals[j] = v;
+    }
+}
