@@ -51,7 +51,7 @@ START_TEST(distill_learns_and_exports) {
     char out[1 << 16], err[16384], dir[4200];
     snprintf(dir, sizeof dir, "%s/run_a", g_dir);
     int rc = rk_test_r1kit(out, sizeof out, err, sizeof err, NULL,
-                           "distill " RUN_OPTS " --steps 20 --eval-every 10 --ckpt-every 10 --out %s", g_teacher, g_train,
+                           "distill " RUN_OPTS " --steps 12 --eval-every 6 --ckpt-every 6 --out %s", g_teacher, g_train,
                            g_held, dir);
     ck_assert_msg(rc == 0, "distill failed (%d): %s", rc, err);
     size_t n;
@@ -203,7 +203,7 @@ START_TEST(errors) {
                        "--steps 2 --batch 1 --seq 16 --eval-every 0 --no-gguf --out %s/g1", gdir, g_train, gdir);
     ck_assert_msg(rc == 2 && strstr(err, "--tokenizer"), "GGUF teacher without tokenizer.json: %d %s", rc, err);
     rc = rk_test_r1kit(NULL, 0, err, sizeof err, NULL, "distill --teacher %s/teacher.gguf --tokenizer %s/tokenizer.json "
-                       "--student-config qwen2-tiny --text %s --steps 2 --batch 1 --seq 16 --eval-every 0 --no-gguf --out %s/g2",
+                       "--student-config qwen2-tiny --text %s --steps 1 --batch 1 --seq 16 --eval-every 0 --no-gguf --out %s/g2",
                        gdir, g_teacher, g_train, gdir);
     ck_assert_msg(rc == 0, "GGUF teacher with --tokenizer: %s", err);
     rc = rk_test_r1kit(NULL, 0, err, sizeof err, NULL, "distill --teacher %s/teacher.gguf --tokenizer %s/m --student-config qwen2-tiny "
