@@ -230,11 +230,83 @@ int rk_test_have_chromium(void) { return access(rk_test_chromium_path(), X_OK) =
 
 int rk_test_chromium(const char *dir, const char *extra, const char *html, char *out, size_t cap) {
     static int k;
-    char cmd[8192];
+    char cmd[20000];
     snprintf(cmd, sizeof cmd,
              "timeout 180 '%s' --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
              "--disable-background-networking --disable-component-update --disable-sync --disable-extensions "
              "--user-data-dir='%s/profile%d' --window-size=1000,2400 --hide-scrollbars %s 'file://%s' 2>/dev/null",
              rk_test_chromium_path(), dir, k++, extra, html);
     return rk_test_run(cmd, out, cap, NULL, 0);
+}
+
+char *rk_test_read_text(const char *path) {
+    size_t n = 0;
+    uint8_t *d = rk_test_read_file(path, &n);   /* NUL-terminated */
+    ck_assert_msg(d != NULL, "%s missing", path);
+    return (char *)d;
+}
+
+static char g_dom[1 << 22];
+
+int rk_test_chromium_measure(const char *dir, const char *html, const char *mark_selector, rk_test_chart_box *out, int cap) {
+    char script[1024];
+    snprintf(script, sizeof script,
+             "<script>(function(){var o=[];document.querySelectorAll('svg.chart').forEach(function(s){var r=s.getBoundingClientRect();"
+             "var m=0;s.querySelectorAll('%s').forEach(function(e){var b=e.getBoundingClientRect();"
+             "if(b.width>0||b.height>0)m++;});o.push(s.id+'='+Math.round(r.width)+'x'+Math.round(r.height)+'/'+m);});"
+             "var p=document.createElement('pre');p.id='rk-measure';p.textContent='['+o.join(' ')+']';"
+             "document.body.appendChild(p);})();</script>", mark_selector);
+    char *h = rk_test_read_text(html);
+    const size_t hn = strlen(h), sn = strlen(script);
+    char *m = malloc(hn + sn + 64), *body = strstr(h, "</body>"), *csp = strstr(h, "script-src 'none'");
+    ck_assert(m && body && csp && csp < body);
+    size_t o = (size_t)(csp - h);
+    memcpy(m, h, o);
+    o += (size_t)sprintf(m + o, "script-src 'unsafe-inline'");
+    const size_t b0 = (size_t)(csp - h) + strlen("script-src 'none'"), b1 = (size_t)(body - h);
+    memcpy(m + o, h + b0, b1 - b0), o += b1 - b0;
+    memcpy(m + o, script, sn), o += sn;
+    memcpy(m + o, h + b1, hn - b1), o += hn - b1;
+    const char *base = strrchr(html, '/');
+    char mp[8192];
+    snprintf(mp, sizeof mp, "%.*sm-%s", base ? (int)(base + 1 - html) : 0, html, base ? base + 1 : html);
+    rk_test_write_file(mp, m, o);
+    free(m);
+    free(h);
+    const int rc = rk_test_chromium(dir, "--dump-dom", mp, g_dom, sizeof g_dom);
+    ck_assert_msg(rc == 0, "chromium --dump-dom exit %d", rc);
+    const char *res = strstr(g_dom, "<pre id=\"rk-measure\">[");
+    ck_assert_msg(res != NULL, "%s: the measuring script did not run", html);
+    res += strlen("<pre id=\"rk-measure\">[");
+    int charts = 0;
+    for (const char *p = res; *p && *p != ']';) {
+        rk_test_chart_box b;
+        int used = 0;
+        ck_assert_msg(sscanf(p, "%63[^=]=%dx%d/%d%n", b.id, &b.w, &b.h, &b.marks, &used) == 4, "bad measure: %.80s", p);
+        if (charts < cap) out[charts] = b;
+        charts++;
+        p += used;
+        while (*p == ' ') p++;
+    }
+    return charts;
+}
+
+uint8_t *rk_test_chromium_screenshot(const char *dir, const char *html, const char *png, size_t *n) {
+    char arg[8400];
+    snprintf(arg, sizeof arg, "--screenshot='%s'", png);
+    const int rc = rk_test_chromium(dir, arg, html, NULL, 0);
+    ck_assert_msg(rc == 0, "chromium --screenshot exit %d", rc);
+    uint8_t *d = rk_test_read_file(png, n);
+    ck_assert_msg(d != NULL && *n > 24 && memcmp(d, "\x89PNG\r\n\x1a\n", 8) == 0, "no PNG screenshot of %s", html);
+    return d;
+}
+
+size_t rk_test_chromium_blank_bytes(const char *dir) {
+    char h[8192], p[8192];
+    snprintf(h, sizeof h, "%s/blank.html", dir);
+    snprintf(p, sizeof p, "%s/blank.png", dir);
+    rk_test_write_file(h, "<!DOCTYPE html><html><body></body></html>", 41);
+    size_t n = 0;
+    free(rk_test_chromium_screenshot(dir, h, p, &n));
+    return n;
 }

@@ -71,6 +71,34 @@ const char *rk_test_chromium_path(void);
 int rk_test_have_chromium(void);
 /* headless chromium with a fresh profile folder under dir on file://html; extra = "--dump-dom" or "--screenshot=..." */
 int rk_test_chromium(const char *dir, const char *extra, const char *html, char *out, size_t cap);
+char *rk_test_read_text(const char *path);   /* the file, NUL-terminated; asserts it exists */
+/* Lays the page out in chromium and measures every <svg class="chart">: a copy of html ("m-" + its name, beside it)
+ * gets a script (its Content-Security-Policy relaxed for it) that records each chart's size and how many of its
+ * elements matching mark_selector (e.g. "circle,polyline") have a non-empty box. Fills up to cap entries and
+ * returns the number of charts; asserts that chromium ran and the script reported. */
+typedef struct rk_test_chart_box { char id[64]; int w, h, marks; } rk_test_chart_box;
+int rk_test_chromium_measure(const char *dir, const char *html, const char *mark_selector, rk_test_chart_box *out, int cap);
+/* A screenshot of html into png (asserts chromium ran and wrote a PNG); returns its bytes (malloc'd) and size. */
+uint8_t *rk_test_chromium_screenshot(const char *dir, const char *html, const char *png, size_t *n);
+/* the size of a screenshot of an empty page (what "far from blank" is measured against) */
+size_t rk_test_chromium_blank_bytes(const char *dir);
+
+/* main() for a suite whose browser test needs chromium: all tests run; with no failure but no chromium, exit 77
+ * (CTest "skipped") with a visible message, since the browser test returned early. */
+#define RK_TEST_MAIN_BROWSER()                                                         \
+    int main(void) {                                                                   \
+        SRunner *sr = srunner_create(make_suite());                                   \
+        srunner_run_all(sr, CK_NORMAL);                                                \
+        const int nf = srunner_ntests_failed(sr);                                      \
+        srunner_free(sr);                                                              \
+        if (nf) return 1;                                                              \
+        if (!rk_test_have_chromium()) {                                                \
+            printf("SKIP: the browser test needs %s (Debian package chromium; scripts/deps.sh --test); " \
+                   "every other test passed\n", rk_test_chromium_path());              \
+            return 77;                                                                 \
+        }                                                                              \
+        return 0;                                                                      \
+    }
 
 /* For tests that need torch: call first in main-level code; exits 77 (CTest "skipped") with a visible message. */
 #define RK_TEST_MAIN_NEEDS_TORCH()                                                     \

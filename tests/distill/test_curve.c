@@ -35,17 +35,6 @@ static char *path(const char *name) {
     return p[k];
 }
 
-static char *read_text(const char *p) {
-    size_t n = 0;
-    uint8_t *d = rk_test_read_file(p, &n);
-    ck_assert_msg(d != NULL, "%s missing", p);
-    char *s = malloc(n + 1);
-    memcpy(s, d, n);
-    s[n] = 0;
-    free(d);
-    return s;
-}
-
 static size_t n_entries(const char *dir) {   /* files in dir, "." and ".." aside */
     DIR *d = opendir(dir);
     ck_assert_ptr_nonnull(d);
@@ -150,7 +139,7 @@ START_TEST(pair) {
     const rk_curve_run runs[2] = { { path("a.jsonl"), LABEL_A }, { path("b.jsonl"), LABEL_B } };
     rk_err err;
     ck_assert_msg(rk_curve_html(runs, 2, "Curves <b>& friends", path("pair.html"), &err) == 0, "%s", err.msg);
-    char *h = read_text(path("pair.html"));
+    char *h = rk_test_read_text(path("pair.html"));
     check_common(h);
     ck_assert_ptr_nonnull(strstr(h, TITLE));
     ck_assert_ptr_null(strstr(h, "<b>"));
@@ -209,7 +198,7 @@ START_TEST(long_and_single) {
     rk_curve_run run = { path("long.jsonl"), NULL };
     rk_err err;
     ck_assert_msg(rk_curve_html(&run, 1, NULL, path("long.html"), &err) == 0, "%s", err.msg);
-    char *h = read_text(path("long.html"));
+    char *h = rk_test_read_text(path("long.html"));
     check_common(h);
     ck_assert_ptr_nonnull(strstr(h, "r1kit training curves"));
     ck_assert_uint_eq(rk_test_count(h, "<svg "), 3);   /* loss, lr, tps; no held-out (a note), no kld / top1 */
@@ -233,7 +222,7 @@ START_TEST(long_and_single) {
     run.log_path = path("one.jsonl");
     run.label = "one";
     ck_assert_msg(rk_curve_html(&run, 1, "single", path("one.html"), &err) == 0, "%s", err.msg);
-    h = read_text(path("one.html"));
+    h = rk_test_read_text(path("one.html"));
     check_common(h);
     ck_assert_uint_eq(rk_test_count(h, "<svg "), 3);
     ck_assert_uint_eq(rk_test_count(h, "<polyline"), 3);
@@ -286,8 +275,6 @@ START_TEST(errors) {
 END_TEST
 
 /* ---- headless Chromium ---------------------------------------------------------------------------------------- */
-static char g_dom[1 << 22];
-
 START_TEST(browser) {
     if (!rk_test_have_chromium()) return;   /* main() reports the skip */
     write_pair();
@@ -295,6 +282,7 @@ START_TEST(browser) {
     rk_err err;
     ck_assert_msg(rk_curve_html(runs, 2, "browser", path("br.html"), &err) == 0, "%s", err.msg);
     /* 1. as written: loads, the DOM has every chart */
+    static char g_dom[1 << 22];
     int rc = rk_test_chromium(g_dir, "--dump-dom", path("br.html"), g_dom, sizeof g_dom);
     ck_assert_msg(rc == 0, "chromium --dump-dom exit %d", rc);
     static const char *const ids[] = { "curve-loss", "curve-heldout", "curve-kld", "curve-top1", "curve-lr", "curve-tps" };
@@ -305,56 +293,16 @@ START_TEST(browser) {
     }
     ck_assert_ptr_nonnull(strstr(g_dom, "student &lt;&amp;&gt; \"kd\""));   /* the DOM's serialization of label A */
     /* 2. a copy with a measuring script (CSP relaxed for it): every chart laid out with marks inside */
-    char *h = read_text(path("br.html"));
-    static const char script[] =
-        "<script>(function(){var o=[];document.querySelectorAll('svg.chart').forEach(function(s){var r=s.getBoundingClientRect();"
-        "var m=0;s.querySelectorAll('circle,polyline').forEach(function(e){var b=e.getBoundingClientRect();"
-        "if(b.width>0||b.height>0)m++;});o.push(s.id+'='+Math.round(r.width)+'x'+Math.round(r.height)+'/'+m);});"
-        "var p=document.createElement('pre');p.id='rk-measure';p.textContent='['+o.join(' ')+']';"
-        "document.body.appendChild(p);})();</script>";
-    const size_t hn = strlen(h);
-    char *m = malloc(hn + sizeof script + 64), *body = strstr(h, "</body>"), *csp = strstr(h, "script-src 'none'");
-    ck_assert(body && csp && csp < body);
-    size_t o = (size_t)(csp - h);
-    memcpy(m, h, o);
-    o += (size_t)sprintf(m + o, "script-src 'unsafe-inline'");
-    const size_t b0 = (size_t)(csp - h) + strlen("script-src 'none'"), b1 = (size_t)(body - h);
-    memcpy(m + o, h + b0, b1 - b0), o += b1 - b0;
-    memcpy(m + o, script, sizeof script - 1), o += sizeof script - 1;
-    memcpy(m + o, h + b1, hn - b1), o += hn - b1;
-    rk_test_write_file(path("m-br.html"), m, o);
-    free(m);
-    free(h);
-    rc = rk_test_chromium(g_dir, "--dump-dom", path("m-br.html"), g_dom, sizeof g_dom);
-    ck_assert_msg(rc == 0, "chromium --dump-dom exit %d", rc);
-    const char *res = strstr(g_dom, "<pre id=\"rk-measure\">[");
-    ck_assert_msg(res != NULL, "the measuring script did not run");
-    res += strlen("<pre id=\"rk-measure\">[");
-    int charts = 0;
-    for (const char *p = res; *p && *p != ']';) {
-        char id[64];
-        int w = 0, hh = 0, marks = 0, used = 0;
-        ck_assert_msg(sscanf(p, "%63[^=]=%dx%d/%d%n", id, &w, &hh, &marks, &used) == 4, "bad measure: %.80s", p);
-        ck_assert_msg(w >= 400 && hh >= 150 && marks >= 2, "%s drawn at %dx%d with %d marks", id, w, hh, marks);
-        charts++;
-        p += used;
-        while (*p == ' ') p++;
-    }
+    rk_test_chart_box box[16];
+    const int charts = rk_test_chromium_measure(g_dir, path("br.html"), "circle,polyline", box, 16);
+    for (int i = 0; i < charts && i < 16; i++)
+        ck_assert_msg(box[i].w >= 400 && box[i].h >= 150 && box[i].marks >= 2, "%s drawn at %dx%d with %d marks", box[i].id,
+                      box[i].w, box[i].h, box[i].marks);
     ck_assert_int_eq(charts, 6);
     /* 3. a screenshot far from blank */
-    char arg[4200];
-    snprintf(arg, sizeof arg, "--screenshot='%s'", path("br.png"));
-    ck_assert_int_eq(rk_test_chromium(g_dir, arg, path("br.html"), NULL, 0), 0);
-    size_t pn = 0, bn = 0;
-    uint8_t *png = rk_test_read_file(path("br.png"), &pn);
-    ck_assert_msg(png != NULL && pn > 24 && memcmp(png, "\x89PNG\r\n\x1a\n", 8) == 0, "no PNG screenshot");
-    free(png);
-    rk_test_write_file(path("blank.html"), "<!DOCTYPE html><html><body></body></html>", 41);
-    snprintf(arg, sizeof arg, "--screenshot='%s'", path("blank.png"));
-    ck_assert_int_eq(rk_test_chromium(g_dir, arg, path("blank.html"), NULL, 0), 0);
-    uint8_t *blank = rk_test_read_file(path("blank.png"), &bn);
-    ck_assert_ptr_nonnull(blank);
-    free(blank);
+    size_t pn = 0;
+    free(rk_test_chromium_screenshot(g_dir, path("br.html"), path("br.png"), &pn));
+    const size_t bn = rk_test_chromium_blank_bytes(g_dir);
     ck_assert_msg(pn > 8 * bn && pn > 50000, "screenshot of %zu bytes, a blank page %zu", pn, bn);
 }
 END_TEST
@@ -378,16 +326,4 @@ Suite *make_suite(void) {
     return s;
 }
 
-int main(void) {
-    SRunner *sr = srunner_create(make_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    const int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    if (nf) return 1;
-    if (!rk_test_have_chromium()) {
-        printf("SKIP: the browser test needs %s (Debian package chromium; scripts/deps.sh --test); "
-               "every other test passed\n", rk_test_chromium_path());
-        return 77;
-    }
-    return 0;
-}
+RK_TEST_MAIN_BROWSER()

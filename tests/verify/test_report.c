@@ -41,17 +41,6 @@ static char *path(const char *name) {
 
 
 /* ---- HTML checks -------------------------------------------------------------------------------------------- */
-static char *read_text(const char *p) {
-    size_t n = 0;
-    uint8_t *d = rk_test_read_file(p, &n);
-    ck_assert_msg(d != NULL, "%s missing", p);
-    char *s = malloc(n + 1);
-    memcpy(s, d, n);
-    s[n] = 0;
-    free(d);
-    return s;
-}
-
 static void check_common(const char *html) {
     rk_test_html_well_formed(html);
     ck_assert_ptr_null(strstr(html, "http://"));
@@ -195,7 +184,7 @@ START_TEST(synthetic) {
     synth_init(&s);
     rk_err err;
     ck_assert_msg(rk_verify_report_html(path("s.html"), &s.rep, &err) == 0, "%s", err.msg);
-    char *h = read_text(path("s.html"));
+    char *h = rk_test_read_text(path("s.html"));
     check_common(h);
     static const char *const ids[] = { "chart-layers", "chart-routing", "chart-alloc", "chart-alloc-experts" };
     for (size_t i = 0; i < 4; i++) ck_assert_msg(has_svg(h, ids[i]), "no %s", ids[i]);
@@ -241,7 +230,7 @@ START_TEST(synthetic) {
     r2.result = &s.res;
     r2.gate = &s.gate;
     ck_assert_int_eq(rk_verify_report_html(path("s2.html"), &r2, &err), 0);
-    h = read_text(path("s2.html"));
+    h = rk_test_read_text(path("s2.html"));
     check_common(h);
     ck_assert_ptr_nonnull(strstr(h, "id=\"verdict\">PASS<"));
     ck_assert_ptr_nonnull(strstr(h, "CANDIDATE vs BASE"));
@@ -255,7 +244,7 @@ START_TEST(synthetic) {
     r2.gate = NULL;
     r2.routing_cand = &s.rc;
     ck_assert_int_eq(rk_verify_report_html(path("s2.html"), &r2, &err), 0);
-    h = read_text(path("s2.html"));
+    h = rk_test_read_text(path("s2.html"));
     check_common(h);
     ck_assert_ptr_nonnull(strstr(h, "id=\"verdict\">NO GATE<"));
     ck_assert(has_svg(h, "chart-routing"));
@@ -284,7 +273,7 @@ START_TEST(all_equal) {   /* KLD all zero, dp all zero: the charts still draw (a
     ck_assert_int_eq(rk_verify_finish(&res, &err), 0);
     rk_verify_report r = { .result = &res, .cand_path = "x.gguf", .base_path = "x.gguf" };
     ck_assert_int_eq(rk_verify_report_html(path("eq.html"), &r, &err), 0);
-    char *h = read_text(path("eq.html"));
+    char *h = rk_test_read_text(path("eq.html"));
     check_common(h);
     ck_assert_ptr_nonnull(strstr(h, "KLD = 0: 12 tokens (100.00%)"));
     ck_assert_ptr_null(strstr(h, "nan"));
@@ -366,7 +355,7 @@ static void real_report(const char *cand, const char *out) {
 
 START_TEST(real_pair) {
     real_report("ds-q2.gguf", "q2.html");
-    char *h = read_text(path("q2.html"));
+    char *h = rk_test_read_text(path("q2.html"));
     check_common(h);
     static const char *const ids[] = { "chart-layers", "chart-routing", "chart-alloc" };
     for (size_t i = 0; i < 3; i++) ck_assert_msg(has_svg(h, ids[i]), "no %s", ids[i]);
@@ -377,7 +366,7 @@ START_TEST(real_pair) {
     ck_assert_ptr_nonnull(strstr(h, "blk.0.attn_q_a.weight"));
     free(h);
     real_report("ds-pe.gguf", "pe.html");
-    h = read_text(path("pe.html"));
+    h = rk_test_read_text(path("pe.html"));
     check_common(h);
     ck_assert(has_svg(h, "chart-alloc-experts") && has_svg(h, "chart-alloc") && has_svg(h, "chart-routing"));
     ck_assert_ptr_nonnull(strstr(h, "id=\"alloc-pred-table\""));
@@ -400,66 +389,23 @@ static void render(const char *name) {
         ck_assert_msg(strstr(g_dom, want) != NULL, "%s: the DOM has no %s", name, want);
     }
     /* 2. a copy with a measuring script (CSP relaxed for it): every chart laid out at a non-zero size */
-    char *h = read_text(path(name));
-    const size_t hn = strlen(h);
-    static const char script[] =
-        "<script>(function(){var o=[];document.querySelectorAll('svg.chart').forEach(function(s){var r=s.getBoundingClientRect();"
-        "var m=0;s.querySelectorAll('rect,circle,polyline').forEach(function(e){var b=e.getBoundingClientRect();"
-        "if(b.width>0||b.height>0)m++;});o.push(s.id+'='+Math.round(r.width)+'x'+Math.round(r.height)+'/'+m);});"
-        "var p=document.createElement('pre');p.id='rk-measure';p.textContent='['+o.join(' ')+']';"
-        "document.body.appendChild(p);})();</script>";
-    char *m = malloc(hn + sizeof script + 64);
-    char *body = strstr(h, "</body>"), *csp = strstr(h, "script-src 'none'");
-    ck_assert(body && csp && csp < body);
-    const size_t a = (size_t)(csp - h);
-    memcpy(m, h, a);
-    size_t o = a + (size_t)sprintf(m + a, "script-src 'unsafe-inline'");
-    const size_t b0 = a + strlen("script-src 'none'"), b1 = (size_t)(body - h);
-    memcpy(m + o, h + b0, b1 - b0), o += b1 - b0;
-    memcpy(m + o, script, sizeof script - 1), o += sizeof script - 1;
-    memcpy(m + o, h + b1, hn - b1), o += hn - b1;
-    char mp[64];
-    snprintf(mp, sizeof mp, "m-%s", name);
-    rk_test_write_file(path(mp), m, o);
-    free(m);
-    free(h);
-    rc = rk_test_chromium(g_dir, "--dump-dom", path(mp), g_dom, sizeof g_dom);
-    ck_assert_msg(rc == 0, "chromium --dump-dom exit %d", rc);
-    const char *res = strstr(g_dom, "<pre id=\"rk-measure\">[");
-    ck_assert_msg(res != NULL, "%s: the measuring script did not run", name);
-    res += strlen("<pre id=\"rk-measure\">[");
-    int charts = 0;
-    for (const char *p = res; *p && *p != ']';) {
-        char id[64];
-        int w = 0, hh = 0, marks = 0, used = 0;
-        ck_assert_msg(sscanf(p, "%63[^=]=%dx%d/%d%n", id, &w, &hh, &marks, &used) == 4, "bad measure: %.80s", p);
-        ck_assert_msg(w >= 400 && hh >= 100 && marks >= 3, "%s: %s drawn at %dx%d with %d marks", name, id, w, hh, marks);
-        charts++;
-        p += used;
-        while (*p == ' ') p++;
-    }
+    rk_test_chart_box box[32];
+    const int charts = rk_test_chromium_measure(g_dir, path(name), "rect,circle,polyline", box, 32);
+    for (int i = 0; i < charts && i < 32; i++)
+        ck_assert_msg(box[i].w >= 400 && box[i].h >= 100 && box[i].marks >= 3, "%s: %s drawn at %dx%d with %d marks", name,
+                      box[i].id, box[i].w, box[i].h, box[i].marks);
     ck_assert_msg(charts >= 7, "%s: %d charts measured", name, charts);
     /* 3. a screenshot: a PNG of the window size, far from blank (a blank page compresses to a few KB) */
-    char shot[64], arg[4200];
+    char shot[64];
     snprintf(shot, sizeof shot, "shot-%s.png", name);
-    snprintf(arg, sizeof arg, "--screenshot='%s'", path(shot));
-    rc = rk_test_chromium(g_dir, arg, path(name), NULL, 0);
-    ck_assert_msg(rc == 0, "chromium --screenshot exit %d", rc);
     size_t pn = 0;
-    uint8_t *png = rk_test_read_file(path(shot), &pn);
-    ck_assert_msg(png != NULL && pn > 24, "no screenshot");
-    ck_assert(memcmp(png, "\x89PNG\r\n\x1a\n", 8) == 0 && memcmp(png + 12, "IHDR", 4) == 0);
+    uint8_t *png = rk_test_chromium_screenshot(g_dir, path(name), path(shot), &pn);
+    ck_assert(memcmp(png + 12, "IHDR", 4) == 0);
     const uint32_t pw = (uint32_t)png[16] << 24 | (uint32_t)png[17] << 16 | (uint32_t)png[18] << 8 | png[19];
     const uint32_t ph = (uint32_t)png[20] << 24 | (uint32_t)png[21] << 16 | (uint32_t)png[22] << 8 | png[23];
     ck_assert_msg(pw >= 1000 && ph >= 2400, "screenshot %ux%u", pw, ph);   /* device scale may double it */
     free(png);
-    rk_test_write_file(path("blank.html"), "<!DOCTYPE html><html><body></body></html>", 41);
-    snprintf(arg, sizeof arg, "--screenshot='%s'", path("blank.png"));
-    ck_assert_int_eq(rk_test_chromium(g_dir, arg, path("blank.html"), NULL, 0), 0);
-    size_t bn = 0;
-    uint8_t *blank = rk_test_read_file(path("blank.png"), &bn);
-    ck_assert_ptr_nonnull(blank);
-    free(blank);
+    const size_t bn = rk_test_chromium_blank_bytes(g_dir);
     ck_assert_msg(pn > 8 * bn && pn > 50000, "%s: screenshot of %zu bytes, a blank page %zu", name, pn, bn);
 }
 
@@ -489,16 +435,4 @@ Suite *make_suite(void) {
     return s;
 }
 
-int main(void) {
-    SRunner *sr = srunner_create(make_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    const int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    if (nf) return 1;
-    if (!rk_test_have_chromium()) {
-        printf("SKIP: the browser test needs %s (Debian package chromium; scripts/deps.sh --test); "
-               "every other test passed\n", rk_test_chromium_path());
-        return 77;
-    }
-    return 0;
-}
+RK_TEST_MAIN_BROWSER()
