@@ -21,10 +21,6 @@
 #define INDEX_ENTRY 16
 #define MAX_RATIO 1032   /* deflate expands at most ~1032:1 */
 
-static void put_u32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
-static void put_u64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i)); }
-static uint32_t get_u32(const uint8_t *p) { uint32_t v = 0; for (int i = 3; i >= 0; i--) v = v << 8 | p[i]; return v; }
-static uint64_t get_u64(const uint8_t *p) { uint64_t v = 0; for (int i = 7; i >= 0; i--) v = v << 8 | p[i]; return v; }
 
 static uint32_t crc(const void *p, uint64_t n) {
     uLong c = crc32(0, NULL, 0);
@@ -191,9 +187,9 @@ int rk_tcache_put(rk_tcache_writer *w, const int32_t *tokens, const float *logit
     int rc = rk_outfile_write(&w->o, w->comp, (size_t)clen, err);
     if (rc) return rc;
     uint8_t *e = w->index + w->put * INDEX_ENTRY;
-    put_u64(e, w->pos);
-    put_u32(e + 8, (uint32_t)clen);
-    put_u32(e + 12, crc(w->comp, clen));
+    rk_put_le64(e, w->pos);
+    rk_put_le32(e + 8, (uint32_t)clen);
+    rk_put_le32(e + 12, crc(w->comp, clen));
     w->pos += clen;
     w->put++;
     return 0;
@@ -202,17 +198,17 @@ int rk_tcache_put(rk_tcache_writer *w, const int32_t *tokens, const float *logit
 static void header_bytes(uint8_t h[RK_TCACHE_HEADER], const rk_tcache_info *in, uint64_t index_off) {
     memset(h, 0, RK_TCACHE_HEADER);
     memcpy(h, RK_TCACHE_MAGIC, 8);
-    put_u32(h + 8, RK_TCACHE_VERSION);
-    put_u32(h + 12, RK_TCACHE_HEADER);
-    put_u64(h + 16, (uint64_t)in->T);
-    put_u64(h + 24, (uint64_t)in->n_windows);
-    put_u64(h + 32, (uint64_t)in->vocab);
-    put_u64(h + 40, (uint64_t)in->k);
-    put_u64(h + 48, in->tok_fingerprint);
-    put_u64(h + 56, (uint64_t)in->tok_vocab);
-    put_u64(h + 64, (uint64_t)(int64_t)in->first_token);
-    put_u64(h + 72, index_off);
-    put_u32(h + 124, crc(h, 124));
+    rk_put_le32(h + 8, RK_TCACHE_VERSION);
+    rk_put_le32(h + 12, RK_TCACHE_HEADER);
+    rk_put_le64(h + 16, (uint64_t)in->T);
+    rk_put_le64(h + 24, (uint64_t)in->n_windows);
+    rk_put_le64(h + 32, (uint64_t)in->vocab);
+    rk_put_le64(h + 40, (uint64_t)in->k);
+    rk_put_le64(h + 48, in->tok_fingerprint);
+    rk_put_le64(h + 56, (uint64_t)in->tok_vocab);
+    rk_put_le64(h + 64, (uint64_t)(int64_t)in->first_token);
+    rk_put_le64(h + 72, index_off);
+    rk_put_le32(h + 124, crc(h, 124));
 }
 
 int rk_tcache_finish(rk_tcache_writer *w, rk_err *err) {
@@ -224,15 +220,10 @@ int rk_tcache_finish(rk_tcache_writer *w, rk_err *err) {
     }
     const size_t nidx = (size_t)w->put * INDEX_ENTRY;
     uint8_t tail[4], h[RK_TCACHE_HEADER];
-    put_u32(tail, crc(w->index, nidx));
+    rk_put_le32(tail, crc(w->index, nidx));
     header_bytes(h, &w->info, w->pos);
     if ((rc = rk_outfile_write(&w->o, w->index, nidx, err)) || (rc = rk_outfile_write(&w->o, tail, 4, err))) goto done;
-    if (fflush(w->o.fp) || fseeko(w->o.fp, 0, SEEK_SET)) {
-        rc = rk_err_file(err, RK_EIO, w->o.path, UINT64_MAX, "cannot seek: %s", strerror(errno));
-        goto done;
-    }
-    if ((rc = rk_outfile_write(&w->o, h, sizeof h, err))) goto done;
-    rc = rk_outfile_commit(&w->o, err);
+    rc = rk_outfile_commit_header(&w->o, h, sizeof h, err);
 done:
     rk_tcache_abort(w);   /* after a commit only frees */
     return rc;
@@ -274,16 +265,16 @@ static int parse_header(rk_tcache *c, rk_err *err) {
     if (c->size < 8 || memcmp(h, RK_TCACHE_MAGIC, 8))
         return corrupt(c, err, 0, "not an r1kit teacher cache (no \"" RK_TCACHE_MAGIC "\" magic)");
     if (c->size < RK_TCACHE_HEADER) return corrupt(c, err, 8, "truncated inside the 128-byte header");
-    if (get_u32(h + 124) != crc(h, 124)) return corrupt(c, err, 124, "header checksum mismatch (the header is damaged)");
-    if (get_u32(h + 8) != RK_TCACHE_VERSION)
-        return rk_err_file(err, RK_EUNSUPPORTED, c->name, 8, "teacher cache version %u (r1kit reads %d)", get_u32(h + 8),
+    if (rk_get_le32(h + 124) != crc(h, 124)) return corrupt(c, err, 124, "header checksum mismatch (the header is damaged)");
+    if (rk_get_le32(h + 8) != RK_TCACHE_VERSION)
+        return rk_err_file(err, RK_EUNSUPPORTED, c->name, 8, "teacher cache version %u (r1kit reads %d)", rk_get_le32(h + 8),
                            RK_TCACHE_VERSION);
-    const uint64_t T = get_u64(h + 16), n = get_u64(h + 24), V = get_u64(h + 32), k = get_u64(h + 40);
-    const uint64_t tv = get_u64(h + 56), idx = get_u64(h + 72);
-    const int64_t first = (int64_t)get_u64(h + 64);
-    int reserved = get_u32(h + 80) != 0;
+    const uint64_t T = rk_get_le64(h + 16), n = rk_get_le64(h + 24), V = rk_get_le64(h + 32), k = rk_get_le64(h + 40);
+    const uint64_t tv = rk_get_le64(h + 56), idx = rk_get_le64(h + 72);
+    const int64_t first = (int64_t)rk_get_le64(h + 64);
+    int reserved = rk_get_le32(h + 80) != 0;
     for (int i = 84; i < 124; i++) reserved |= h[i] != 0;
-    if (get_u32(h + 12) != RK_TCACHE_HEADER || T < 1 || T > RK_TCACHE_MAX_T || n < 1 || V < 1 || V > RK_TCACHE_MAX_VOCAB ||
+    if (rk_get_le32(h + 12) != RK_TCACHE_HEADER || T < 1 || T > RK_TCACHE_MAX_T || n < 1 || V < 1 || V > RK_TCACHE_MAX_VOCAB ||
         k < 1 || k > V || first < -1 || first >= (int64_t)V || tv > RK_TCACHE_MAX_VOCAB || reserved ||
         raw_bytes(T, k, &c->raw_n))
         return rk_err_file(err, RK_ECORRUPT, c->name, 12,
@@ -298,7 +289,7 @@ static int parse_header(rk_tcache *c, rk_err *err) {
                            "%llu bytes, but %llu windows with the index at %llu need %llu: the file is truncated or extended",
                            (unsigned long long)c->size, (unsigned long long)n, (unsigned long long)idx,
                            (unsigned long long)(idx + n * INDEX_ENTRY + 4));
-    c->info = (rk_tcache_info){(int64_t)T, (int64_t)n, (int64_t)V, (int64_t)k, (int32_t)first, get_u64(h + 48), (int64_t)tv};
+    c->info = (rk_tcache_info){(int64_t)T, (int64_t)n, (int64_t)V, (int64_t)k, (int32_t)first, rk_get_le64(h + 48), (int64_t)tv};
     c->index_off = idx;
     c->index = c->data + idx;
     return 0;
@@ -307,13 +298,13 @@ static int parse_header(rk_tcache *c, rk_err *err) {
 /* the index: its CRC, records tiling [header, index) in order, each a plausible size for raw_n */
 static int check_index(rk_tcache *c, rk_err *err) {
     const uint64_t n = (uint64_t)c->info.n_windows, nb = n * INDEX_ENTRY;
-    if (get_u32(c->index + nb) != crc(c->index, nb))
+    if (rk_get_le32(c->index + nb) != crc(c->index, nb))
         return corrupt(c, err, c->index_off + nb, "index checksum mismatch (the index is damaged)");
     const uint64_t bound = compressBound((uLong)c->raw_n);
     uint64_t pos = RK_TCACHE_HEADER;
     for (uint64_t i = 0; i < n; i++) {
         const uint8_t *e = c->index + i * INDEX_ENTRY;
-        const uint64_t off = get_u64(e), sz = get_u32(e + 8);
+        const uint64_t off = rk_get_le64(e), sz = rk_get_le32(e + 8);
         if (off != pos || sz == 0 || sz > bound || sz > c->index_off - pos || c->raw_n / MAX_RATIO > sz + 64)
             return rk_err_file(err, RK_ECORRUPT, c->name, c->index_off + i * INDEX_ENTRY,
                                "window %llu: record at %llu of %llu bytes does not follow the previous one (at %llu) "
@@ -328,8 +319,8 @@ static int check_index(rk_tcache *c, rk_err *err) {
     /* every record's checksum now (one pass over the file), so that damage shows at open, not mid-training */
     for (uint64_t i = 0; i < n; i++) {
         const uint8_t *e = c->index + i * INDEX_ENTRY;
-        const uint64_t off = get_u64(e), sz = get_u32(e + 8);
-        if (crc(c->data + off, sz) != get_u32(e + 12))
+        const uint64_t off = rk_get_le64(e), sz = rk_get_le32(e + 8);
+        if (crc(c->data + off, sz) != rk_get_le32(e + 12))
             return rk_err_file(err, RK_ECORRUPT, c->name, off, "window %llu: record checksum mismatch", (unsigned long long)i);
     }
     return 0;
@@ -376,8 +367,8 @@ int rk_tcache_open(rk_tcache **out, const char *path, rk_err *err) {
 /* inflate window i's record into c->raw: exactly raw_n bytes from exactly its compressed bytes */
 static int inflate_record(rk_tcache *c, int64_t i, rk_err *err) {
     const uint8_t *e = c->index + i * INDEX_ENTRY;
-    const uint64_t off = get_u64(e), sz = get_u32(e + 8);
-    if (crc(c->data + off, sz) != get_u32(e + 12))
+    const uint64_t off = rk_get_le64(e), sz = rk_get_le32(e + 8);
+    if (crc(c->data + off, sz) != rk_get_le32(e + 12))
         return rk_err_file(err, RK_ECORRUPT, c->name, off, "window %lld: record checksum mismatch", (long long)i);
     if (inflateReset(&c->z) != Z_OK) return rk_err_file(err, RK_EIO, c->name, UINT64_MAX, "inflateReset failed");
     c->z.next_in = (Bytef *)(uintptr_t)(c->data + off);

@@ -359,6 +359,20 @@ fail:
     return rc;
 }
 
+int rk_outfile_commit_header(rk_outfile *o, const void *head, size_t n, rk_err *err) {
+    if (fflush(o->fp) || fseeko(o->fp, 0, SEEK_SET)) {
+        int rc = rk_err_file(err, RK_EIO, o->path, UINT64_MAX, "cannot seek: %s", strerror(errno));
+        rk_outfile_abort(o);
+        return rc;
+    }
+    int rc = rk_outfile_write(o, head, n, err);
+    if (rc) {
+        rk_outfile_abort(o);
+        return rc;
+    }
+    return rk_outfile_commit(o, err);
+}
+
 /* ---- small helpers ---- */
 char *rk_strdup(const char *s) {
     if (!s) return NULL;

@@ -119,8 +119,17 @@ void rk_outfile_install_signal_handlers(void);
 int rk_interrupted(void);                            /* nonzero after SIGINT/SIGTERM was received */
 /* Write all of buf or fail with RK_EIO naming o->path. */
 int rk_outfile_write(rk_outfile *o, const void *buf, size_t n, rk_err *err);
+/* Files whose header is known only at the end: write a placeholder of n bytes first, then this overwrites it with
+ * head (seek to 0) and commits. Fails like rk_outfile_commit, or with RK_EIO when the seek fails. */
+int rk_outfile_commit_header(rk_outfile *o, const void *head, size_t n, rk_err *err);
 /* The whole of data[0..n) to path through an rk_outfile (temp file beside it, fsync, rename; nothing left on error). */
 int rk_write_file_atomic(const char *path, const void *data, size_t n, rk_err *err);
+
+/* Little-endian fields of our own binary files, whatever the host's byte order */
+static inline void rk_put_le32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
+static inline void rk_put_le64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i)); }
+static inline uint32_t rk_get_le32(const uint8_t *p) { uint32_t v = 0; for (int i = 3; i >= 0; i--) v = v << 8 | p[i]; return v; }
+static inline uint64_t rk_get_le64(const uint8_t *p) { uint64_t v = 0; for (int i = 7; i >= 0; i--) v = v << 8 | p[i]; return v; }
 
 /* Small helpers */
 char *rk_strdup(const char *s);                      /* NULL on NULL/OOM */

@@ -15,10 +15,6 @@
 
 #define IOBUF (1 << 16)
 
-static void put_u32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
-static void put_u64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i)); }
-static uint32_t get_u32(const uint8_t *p) { uint32_t v = 0; for (int i = 3; i >= 0; i--) v = v << 8 | p[i]; return v; }
-static uint64_t get_u64(const uint8_t *p) { uint64_t v = 0; for (int i = 7; i >= 0; i--) v = v << 8 | p[i]; return v; }
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n) {
     const uint8_t *b = p;
@@ -225,19 +221,19 @@ static void header_bytes(uint8_t h[RK_BASEFILE_HEADER], const rk_verify_basefile
                          uint32_t crc) {
     memset(h, 0, RK_BASEFILE_HEADER);
     memcpy(h, RK_BASEFILE_MAGIC, 8);
-    put_u32(h + 8, RK_BASEFILE_VERSION);
-    put_u32(h + 12, RK_BASEFILE_HEADER);
-    put_u64(h + 16, (uint64_t)in->n_ctx);
-    put_u64(h + 24, (uint64_t)in->n_chunks);
-    put_u64(h + 32, (uint64_t)in->vocab);
-    put_u64(h + 40, (uint64_t)in->k);
-    put_u64(h + 48, (uint64_t)(int64_t)in->bos);
-    put_u64(h + 56, in->tok_fingerprint);
-    put_u64(h + 64, (uint64_t)in->tok_vocab);
-    put_u64(h + 72, raw);
-    put_u64(h + 80, payload);
-    put_u32(h + 88, crc);
-    put_u32(h + 124, (uint32_t)crc32(0, h, 124));
+    rk_put_le32(h + 8, RK_BASEFILE_VERSION);
+    rk_put_le32(h + 12, RK_BASEFILE_HEADER);
+    rk_put_le64(h + 16, (uint64_t)in->n_ctx);
+    rk_put_le64(h + 24, (uint64_t)in->n_chunks);
+    rk_put_le64(h + 32, (uint64_t)in->vocab);
+    rk_put_le64(h + 40, (uint64_t)in->k);
+    rk_put_le64(h + 48, (uint64_t)(int64_t)in->bos);
+    rk_put_le64(h + 56, in->tok_fingerprint);
+    rk_put_le64(h + 64, (uint64_t)in->tok_vocab);
+    rk_put_le64(h + 72, raw);
+    rk_put_le64(h + 80, payload);
+    rk_put_le32(h + 88, crc);
+    rk_put_le32(h + 124, (uint32_t)crc32(0, h, 124));
 }
 
 int rk_verify_basefile_finish(rk_verify_basefile_writer *w, rk_err *err) {
@@ -251,12 +247,7 @@ int rk_verify_basefile_finish(rk_verify_basefile_writer *w, rk_err *err) {
     if ((rc = w_drain(w, Z_FINISH, err))) goto done;
     uint8_t h[RK_BASEFILE_HEADER];
     header_bytes(h, &w->info, w->raw, w->payload, w->crc);
-    if (fflush(w->o.fp) || fseeko(w->o.fp, 0, SEEK_SET)) {
-        rc = rk_err_file(err, RK_EIO, w->o.path, UINT64_MAX, "cannot seek: %s", strerror(errno));
-        goto done;
-    }
-    if ((rc = rk_outfile_write(&w->o, h, sizeof h, err))) goto done;
-    rc = rk_outfile_commit(&w->o, err);
+    rc = rk_outfile_commit_header(&w->o, h, sizeof h, err);
 done:
     rk_verify_basefile_abort(w);     /* after a commit only frees */
     return rc;
@@ -393,28 +384,28 @@ int rk_verify_basefile_open(rk_verify_basefile **out, const char *path, rk_err *
         rc = corrupt(err, path, 8, "truncated inside the 128-byte header");
         goto fail;
     }
-    if (get_u32(h + 124) != (uint32_t)crc32(0, h, 124)) {
+    if (rk_get_le32(h + 124) != (uint32_t)crc32(0, h, 124)) {
         rc = corrupt(err, path, 124, "header checksum mismatch (the header is damaged)");
         goto fail;
     }
-    if (get_u32(h + 8) != RK_BASEFILE_VERSION) {
-        rc = rk_err_file(err, RK_EUNSUPPORTED, path, 8, "base file version %u (r1kit reads %d)", get_u32(h + 8), RK_BASEFILE_VERSION);
+    if (rk_get_le32(h + 8) != RK_BASEFILE_VERSION) {
+        rc = rk_err_file(err, RK_EUNSUPPORTED, path, 8, "base file version %u (r1kit reads %d)", rk_get_le32(h + 8), RK_BASEFILE_VERSION);
         goto fail;
     }
     rk_verify_basefile_info *in = &b->info;
-    const uint64_t n_ctx = get_u64(h + 16), n_chunks = get_u64(h + 24), vocab = get_u64(h + 32), k = get_u64(h + 40);
-    const int64_t bos = (int64_t)get_u64(h + 48);
-    if (get_u32(h + 12) != RK_BASEFILE_HEADER || n_ctx < 4 || n_ctx > (1 << 20) || n_chunks < 1 || n_chunks > (1ull << 32) ||
-        vocab < 1 || vocab > (1 << 24) || k < 1 || k > vocab || bos < -1 || bos >= (int64_t)vocab || get_u32(h + 92) ||
-        get_u64(h + 64) > (1ull << 24)) {
+    const uint64_t n_ctx = rk_get_le64(h + 16), n_chunks = rk_get_le64(h + 24), vocab = rk_get_le64(h + 32), k = rk_get_le64(h + 40);
+    const int64_t bos = (int64_t)rk_get_le64(h + 48);
+    if (rk_get_le32(h + 12) != RK_BASEFILE_HEADER || n_ctx < 4 || n_ctx > (1 << 20) || n_chunks < 1 || n_chunks > (1ull << 32) ||
+        vocab < 1 || vocab > (1 << 24) || k < 1 || k > vocab || bos < -1 || bos >= (int64_t)vocab || rk_get_le32(h + 92) ||
+        rk_get_le64(h + 64) > (1ull << 24)) {
         rc = rk_err_file(err, RK_ECORRUPT, path, 12, "header out of range: ctx %llu, %llu chunks, vocabulary %llu, k %llu, bos %lld",
                          (unsigned long long)n_ctx, (unsigned long long)n_chunks, (unsigned long long)vocab,
                          (unsigned long long)k, (long long)bos);
         goto fail;
     }
     in->n_ctx = (int64_t)n_ctx, in->n_chunks = (int64_t)n_chunks, in->vocab = (int64_t)vocab, in->k = (int64_t)k;
-    in->bos = (int32_t)bos, in->tok_fingerprint = get_u64(h + 56), in->tok_vocab = (int64_t)get_u64(h + 64);
-    b->raw = get_u64(h + 72), b->payload = get_u64(h + 80);
+    in->bos = (int32_t)bos, in->tok_fingerprint = rk_get_le64(h + 56), in->tok_vocab = (int64_t)rk_get_le64(h + 64);
+    b->raw = rk_get_le64(h + 72), b->payload = rk_get_le64(h + 80);
     uint64_t want_raw = 0;
     if (sizes(in, &b->chunk_bytes, &want_raw) || want_raw != b->raw) {
         rc = rk_err_file(err, RK_ECORRUPT, path, 72, "header says %llu raw bytes, its counts imply %llu",
@@ -440,9 +431,9 @@ int rk_verify_basefile_open(rk_verify_basefile **out, const char *path, rk_err *
         crc = (uint32_t)crc32(crc, b->in, (uInt)r);
         left -= r;
     }
-    if (crc != get_u32(h + 88)) {
+    if (crc != rk_get_le32(h + 88)) {
         rc = rk_err_file(err, RK_ECORRUPT, path, RK_BASEFILE_HEADER, "payload checksum mismatch (CRC-32 %08x, header %08x): "
-                         "the file is damaged", crc, get_u32(h + 88));
+                         "the file is damaged", crc, rk_get_le32(h + 88));
         goto fail;
     }
     const int64_t ntok = in->n_ctx * in->n_chunks, per = in->n_ctx - 1 - in->n_ctx / 2;
