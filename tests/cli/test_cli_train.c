@@ -193,12 +193,4 @@ static Suite *make_suite(void) {
     return s;
 }
 
-int main(void) {
-    SRunner *sr = srunner_create(make_suite());
-    srunner_set_fork_status(sr, CK_NOFORK);   /* the tokenizer/config made once are shared by the tests */
-    srunner_run_all(sr, CK_NORMAL);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    if (g_dir) rk_test_rmtree(g_dir);
-    return nf == 0 ? 0 : 1;
-}
+RK_TEST_MAIN_SHARED_DIR(g_dir)

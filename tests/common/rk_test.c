@@ -310,3 +310,15 @@ size_t rk_test_chromium_blank_bytes(const char *dir) {
     free(rk_test_chromium_screenshot(dir, h, p, &n));
     return n;
 }
+
+void rk_test_html_self_contained(const char *html) {
+    rk_test_html_well_formed(html);
+    ck_assert_ptr_null(strstr(html, "http://"));
+    ck_assert_ptr_null(strstr(html, "https://"));
+    ck_assert_ptr_null(strstr(html, "<script"));
+    ck_assert_ptr_null(strstr(html, "<img"));
+    ck_assert_ptr_null(strstr(html, "<link"));
+    ck_assert_ptr_null(strstr(html, "url(http"));
+    ck_assert_ptr_nonnull(strstr(html, "<!DOCTYPE html>"));
+    ck_assert_ptr_nonnull(strstr(html, "default-src 'none'"));
+}

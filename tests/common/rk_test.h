@@ -66,6 +66,9 @@ const char *rk_test_python(void);
 size_t rk_test_count(const char *s, const char *sub);   /* occurrences, overlapping */
 /* every element closed in order (void elements and "/>" aside); text and attribute values hold no raw '<' */
 void rk_test_html_well_formed(const char *html);
+/* well formed, and nothing that leaves the file: no http(s) URL, script, image or link; a doctype and a
+ * Content-Security-Policy of default-src 'none' */
+void rk_test_html_self_contained(const char *html);
 /* the browser: RK_CHROMIUM overrides /usr/bin/chromium (e.g. RK_CHROMIUM=/nonexistent to check the skip) */
 const char *rk_test_chromium_path(void);
 int rk_test_have_chromium(void);
@@ -82,6 +85,19 @@ int rk_test_chromium_measure(const char *dir, const char *html, const char *mark
 uint8_t *rk_test_chromium_screenshot(const char *dir, const char *html, const char *png, size_t *n);
 /* the size of a screenshot of an empty page (what "far from blank" is measured against) */
 size_t rk_test_chromium_blank_bytes(const char *dir);
+
+/* main() for a suite whose tests share fixtures made once in the folder `dir` (a char * the tests set): the tests
+ * run in this process (CK_NOFORK, so what one test made the next one sees), then dir is removed. */
+#define RK_TEST_MAIN_SHARED_DIR(dir)                                                   \
+    int main(void) {                                                                   \
+        SRunner *sr = srunner_create(make_suite());                                   \
+        srunner_set_fork_status(sr, CK_NOFORK);                                        \
+        srunner_run_all(sr, CK_NORMAL);                                                \
+        int nf = srunner_ntests_failed(sr);                                            \
+        srunner_free(sr);                                                              \
+        if (dir) rk_test_rmtree(dir);                                                  \
+        return nf == 0 ? 0 : 1;                                                        \
+    }
 
 /* main() for a suite whose browser test needs chromium: all tests run; with no failure but no chromium, exit 77
  * (CTest "skipped") with a visible message, since the browser test returned early. */
