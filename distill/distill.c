@@ -12,6 +12,7 @@
 #include "distill/distill.h"
 #include "distill/teacher_cache.h"
 #include "model/kernels.h"
+#include "model/sample.h"
 #include "model/sampler.h"
 #include "verify/basefile.h"
 
@@ -547,12 +548,7 @@ char *rk_distill_preset_config(const char *name, const rk_hf_config *tc, rk_err 
         cJSON_AddNumberToObject(j, "rope_theta", 500000.0);
         cJSON_AddBoolToObject(j, "attention_bias", 0);
         cJSON_AddBoolToObject(j, "mlp_bias", 0);
-        cJSON *rs = cJSON_AddObjectToObject(j, "rope_scaling");
-        cJSON_AddStringToObject(rs, "rope_type", "llama3");
-        cJSON_AddNumberToObject(rs, "factor", 8.0);
-        cJSON_AddNumberToObject(rs, "low_freq_factor", 1.0);
-        cJSON_AddNumberToObject(rs, "high_freq_factor", 4.0);
-        cJSON_AddNumberToObject(rs, "original_max_position_embeddings", 8192);
+        rk_sample_add_llama3_rope(j);
     }
     char *txt = cJSON_Print(j);
     cJSON_Delete(j);

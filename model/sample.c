@@ -384,12 +384,7 @@ static int write_configs(const char *dir, const rk_sample_opts *o, rk_err *err) 
     } else {
         cJSON_AddNumberToObject(j, "rope_theta", 500000);
         cJSON_AddBoolToObject(j, "attention_bias", 0);
-        cJSON *rs = cJSON_AddObjectToObject(j, "rope_scaling");
-        cJSON_AddStringToObject(rs, "rope_type", "llama3");
-        cJSON_AddNumberToObject(rs, "factor", 8.0);
-        cJSON_AddNumberToObject(rs, "low_freq_factor", 1.0);
-        cJSON_AddNumberToObject(rs, "high_freq_factor", 4.0);
-        cJSON_AddNumberToObject(rs, "original_max_position_embeddings", 8192);
+        rk_sample_add_llama3_rope(j);
     }
     int rc = write_json(dir, "config.json", j, err);
     cJSON_Delete(j);
@@ -452,6 +447,15 @@ int rk_sample_defaults(rk_sample_opts *o, const char *arch, const char *preset, 
         o->shard_bytes = 1ULL << 30;
     }
     return check_opts(o, err);
+}
+
+void rk_sample_add_llama3_rope(struct cJSON *j) {
+    cJSON *rs = cJSON_AddObjectToObject(j, "rope_scaling");
+    cJSON_AddStringToObject(rs, "rope_type", "llama3");
+    cJSON_AddNumberToObject(rs, "factor", 8.0);
+    cJSON_AddNumberToObject(rs, "low_freq_factor", 1.0);
+    cJSON_AddNumberToObject(rs, "high_freq_factor", 4.0);
+    cJSON_AddNumberToObject(rs, "original_max_position_embeddings", 8192);
 }
 
 int rk_sample_write(const char *dir, const rk_sample_opts *o, rk_err *err) {

@@ -29,4 +29,8 @@ int rk_sample_defaults(rk_sample_opts *o, const char *arch, const char *preset, 
 int rk_sample_write(const char *dir, const rk_sample_opts *o, rk_err *err);
 /* Total bytes of tensor data the options produce (for planning). */
 uint64_t rk_sample_nbytes(const rk_sample_opts *o);
+/* Llama 3.1's rope_scaling object (rope_type llama3, factor 8, low/high frequency factors 1 and 4, original context
+ * 8192) added to the config object j: the sample llama models and distill's llama presets. */
+struct cJSON;
+void rk_sample_add_llama3_rope(struct cJSON *j);
 #endif
