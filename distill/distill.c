@@ -225,39 +225,38 @@ static int64_t argmax(const float *r, int64_t V) {
     return a;
 }
 
-static int eval_hook(void *user, rk_train *t, int64_t step, rk_loop_figure *figs, int *n_figs, rk_err *err) {
+typedef struct eval_acc { rk_distill *x; double kld, tce; int64_t rows, agree; } eval_acc;
+
+/* one held-out batch: the teacher on the same windows, KLD / top-1 / teacher CE against the student's logits */
+static int eval_batch(void *user, const int32_t *in, const int32_t *tg, int64_t b, int64_t T, const float *slog, rk_err *err) {
+    eval_acc *a = user;
+    rk_distill *x = a->x;
+    const int64_t V = x->V;
+    const rk_kd_cfg kl = { RK_KD_FORWARD_KL, 1.0, 0.5 };
+    for (int64_t i = 0; i < b; i++) {
+        int rc = rk_distill_teacher_logits(x->teacher, x->kv, in + i * T, T, x->tlog + i * T * V, V, err);
+        if (rc) return rc;
+    }
+    a->kld += rk_kd_loss(slog, x->tlog, b * T, V, &kl) * (double)(b * T);
+    a->tce += rk_cross_entropy(NULL, x->tlog, tg, b * T, V, 1.0f);
+    for (int64_t i = 0; i < b * T; i++) a->agree += argmax(slog + i * V, V) == argmax(x->tlog + i * V, V);
+    a->rows += b * T;
+    return 0;
+}
+
+/* the loop's held-out CE, with the teacher figures from the same student forward when a live teacher is present */
+static int eval_hook(void *user, rk_train *t, int64_t step, double *mean_ce, int64_t *n_ce, rk_loop_figure *figs,
+                     int *n_figs, rk_err *err) {
     (void)step;
     rk_distill *x = user;
+    eval_acc a = { x, 0, 0, 0, 0 };
     *n_figs = 0;
-    if (!x->teacher) return 0;
-    const int64_t B = x->o.batch, T = x->o.seq, V = x->V;
-    const int64_t nw = rk_data_heldout_windows(x->d, T, x->o.eval_windows);
-    if (nw <= 0) return 0;
-    int32_t *in = malloc((size_t)(B * T) * sizeof(int32_t)), *tg = malloc((size_t)(B * T) * sizeof(int32_t));
-    float *slog = malloc((size_t)(B * T * V) * sizeof(float));
-    if (!in || !tg || !slog) { free(in), free(tg), free(slog); return nomem(err); }
-    const rk_kd_cfg kl = { RK_KD_FORWARD_KL, 1.0, 0.5 };
-    double kld = 0, tce = 0;
-    int64_t rows = 0, agree = 0;
-    int rc = 0;
-    for (int64_t w0 = 0; w0 < nw && !rc; w0 += B) {
-        const int64_t b = nw - w0 < B ? nw - w0 : B;
-        for (int64_t i = 0; i < b && !rc; i++) rc = rk_data_heldout_window(x->d, T, w0 + i, in + i * T, tg + i * T, err);
-        rk_train_result r;
-        if (!rc) rc = rk_train_eval(t, in, tg, b, T, slog, &r, err);
-        for (int64_t i = 0; i < b && !rc; i++)
-            rc = rk_distill_teacher_logits(x->teacher, x->kv, in + i * T, T, x->tlog + i * T * V, V, err);
-        if (rc) break;
-        kld += rk_kd_loss(slog, x->tlog, b * T, V, &kl) * (double)(b * T);
-        tce += rk_cross_entropy(NULL, x->tlog, tg, b * T, V, 1.0f);
-        for (int64_t i = 0; i < b * T; i++) agree += argmax(slog + i * V, V) == argmax(x->tlog + i * V, V);
-        rows += b * T;
-    }
-    free(in), free(tg), free(slog);
-    if (rc) return rc;
-    figs[0] = (rk_loop_figure){ "kld", kld / (double)rows };
-    figs[1] = (rk_loop_figure){ "top1", (double)agree / (double)rows };
-    figs[2] = (rk_loop_figure){ "teacher_ppl", exp(tce / (double)rows) };
+    int rc = rk_loop_eval_each(t, x->d, x->o.batch, x->o.seq, x->o.eval_windows, x->teacher ? eval_batch : NULL, &a,
+                               mean_ce, n_ce, err);
+    if (rc || !a.rows) return rc;
+    figs[0] = (rk_loop_figure){ "kld", a.kld / (double)a.rows };
+    figs[1] = (rk_loop_figure){ "top1", (double)a.agree / (double)a.rows };
+    figs[2] = (rk_loop_figure){ "teacher_ppl", exp(a.tce / (double)a.rows) };
     *n_figs = 3;
     memcpy(x->last, figs, sizeof x->last);
     x->n_last = 3;

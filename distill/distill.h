@@ -21,8 +21,9 @@
  * loss of that micro-batch is the divergence alone (the CE weight is 0 on sampled text). The sampler is the
  * inference engine running a snapshot of the student (F32, written to sampler_dir at each step that needs it).
  *
- * Held-out evaluation (after the loop's CE): mean KL(teacher || student) at T = 1 over the held-out windows, top-1
- * agreement (student argmax == teacher argmax) and the teacher's perplexity — when a live teacher is present. */
+ * Held-out evaluation: the loop's held-out CE (rk_loop_eval_each), and from the same student forward, when a live
+ * teacher is present, mean KL(teacher || student) at T = 1, top-1 agreement (student argmax == teacher argmax) and
+ * the teacher's perplexity. */
 #ifndef RK_DISTILL_DISTILL_H
 #define RK_DISTILL_DISTILL_H
 #include <stdint.h>

@@ -34,13 +34,17 @@ static double now_s(void) {
 }
 
 /* ---- evaluation ------------------------------------------------------------------------------------------------ */
-int rk_loop_eval(rk_train *t, const rk_data *d, int64_t B, int64_t T, int64_t max_windows, double *mean_ce, int64_t *n,
-                 rk_err *err) {
+int rk_loop_eval_each(rk_train *t, const rk_data *d, int64_t B, int64_t T, int64_t max_windows, rk_loop_eval_fn each,
+                      void *user, double *mean_ce, int64_t *n, rk_err *err) {
     *mean_ce = NAN, *n = 0;
-    const int64_t nw = rk_data_heldout_windows(d, T, max_windows);
+    const int64_t nw = rk_data_heldout_windows(d, T, max_windows), V = rk_train_config(t)->vocab_size;
     if (nw <= 0) return 0;
     int32_t *in = malloc((size_t)(B * T) * sizeof(int32_t)), *tg = malloc((size_t)(B * T) * sizeof(int32_t));
-    if (!in || !tg) { free(in); free(tg); return rk_err_set(err, RK_ENOMEM, UINT64_MAX, "out of memory"); }
+    float *logits = each ? malloc((size_t)(B * T * V) * sizeof(float)) : NULL;
+    if (!in || !tg || (each && !logits)) {
+        free(in), free(tg), free(logits);
+        return rk_err_set(err, RK_ENOMEM, UINT64_MAX, "out of memory");
+    }
     double sum = 0;
     int64_t cnt = 0;
     int rc = 0;
@@ -48,15 +52,20 @@ int rk_loop_eval(rk_train *t, const rk_data *d, int64_t B, int64_t T, int64_t ma
         const int64_t b = nw - w0 < B ? nw - w0 : B;
         for (int64_t i = 0; i < b && !rc; i++) rc = rk_data_heldout_window(d, T, w0 + i, in + i * T, tg + i * T, err);
         rk_train_result r;
-        if (!rc) rc = rk_train_eval(t, in, tg, b, T, NULL, &r, err);
+        if (!rc) rc = rk_train_eval(t, in, tg, b, T, logits, &r, err);
         if (!rc) sum += r.ce_sum, cnt += r.n_tokens;
+        if (!rc && each) rc = each(user, in, tg, b, T, logits, err);
     }
-    free(in);
-    free(tg);
+    free(in), free(tg), free(logits);
     if (rc) return rc;
     *mean_ce = cnt ? sum / (double)cnt : NAN;
     *n = cnt;
     return 0;
+}
+
+int rk_loop_eval(rk_train *t, const rk_data *d, int64_t B, int64_t T, int64_t max_windows, double *mean_ce, int64_t *n,
+                 rk_err *err) {
+    return rk_loop_eval_each(t, d, B, T, max_windows, NULL, NULL, mean_ce, n, err);
 }
 
 /* ---- checkpoints ----------------------------------------------------------------------------------------------- */
@@ -447,11 +456,12 @@ int rk_loop_run(rk_train *t, const rk_data *d, const rk_loop_opts *o, rk_loop_re
         if ((o->eval_every > 0 && step % o->eval_every == 0) || step == o->steps) {
             double ev;
             int64_t ntok;
-            if ((rc = rk_loop_eval(t, d, o->batch, o->seq, o->eval_windows, &ev, &ntok, err))) goto done;
-            res->eval_loss = ev, res->eval_tokens = ntok;
             rk_loop_figure figs[8];
             int nf = 0;
-            if (hk && hk->eval && (rc = hk->eval(hk->user, t, step, figs, &nf, err))) goto done;
+            if (hk && hk->eval) rc = hk->eval(hk->user, t, step, &ev, &ntok, figs, &nf, err);
+            else rc = rk_loop_eval(t, d, o->batch, o->seq, o->eval_windows, &ev, &ntok, err);
+            if (rc) goto done;
+            res->eval_loss = ev, res->eval_tokens = ntok;
             if (nf > 8) nf = 8;
             if (o->progress) {
                 fprintf(stderr, "\n  held-out loss %.4f  ppl %.3f  (%lld tokens)", ev, exp(ev), (long long)ntok);

@@ -43,8 +43,11 @@ typedef struct rk_loop_hooks {
      * 1/(counted targets of the whole step), as ce_scale; terms are added to (not reset). */
     int (*step)(void *user, rk_train *t, const int32_t *inputs, const int32_t *targets, int64_t B, int64_t T,
                 float scale, float aux_scale, rk_loop_terms *terms, rk_train_result *res, rk_err *err);
-    /* After each held-out evaluation: up to 8 more figures (name, value) for the JSON log and the progress line. */
-    int (*eval)(void *user, rk_train *t, int64_t step, rk_loop_figure *figs, int *n_figs, rk_err *err);
+    /* The held-out evaluation in place of rk_loop_eval (same windows and batching: *mean_ce, *n as it gives them),
+     * plus up to 8 more figures (name, value) for the JSON log and the progress line — so that a hook that needs
+     * the student's held-out logits anyway (distillation's KLD) does not run the student twice. */
+    int (*eval)(void *user, rk_train *t, int64_t step, double *mean_ce, int64_t *n, rk_loop_figure *figs, int *n_figs,
+                rk_err *err);
     /* A JSON object (text) of the settings a resume must not change; stored in checkpoints under "hooks". */
     const char *options;
 } rk_loop_hooks;
@@ -93,4 +96,10 @@ int rk_loop_run(rk_train *t, const rk_data *d, const rk_loop_opts *o, rk_loop_re
  * part is empty. */
 int rk_loop_eval(rk_train *t, const rk_data *d, int64_t B, int64_t T, int64_t max_windows, double *mean_ce, int64_t *n,
                  rk_err *err);
+/* The same, and after each batch of b windows each(user, inputs, targets [b·T], b, T, logits [b·T, vocab], err) sees
+ * the student's logits (a non-zero return stops the evaluation and is returned). */
+typedef int (*rk_loop_eval_fn)(void *user, const int32_t *inputs, const int32_t *targets, int64_t b, int64_t T,
+                               const float *logits, rk_err *err);
+int rk_loop_eval_each(rk_train *t, const rk_data *d, int64_t B, int64_t T, int64_t max_windows, rk_loop_eval_fn each,
+                      void *user, double *mean_ce, int64_t *n, rk_err *err);
 #endif
