@@ -114,6 +114,6 @@ double rk_cross_entropy(float *dlogits, const float *logits, const int32_t *targ
 /* log-softmax NLL of one row (used by perplexity): -log p(target); NaN if target is not in [0, vocab). */
 double rk_nll_row(const float *logits, int64_t vocab, int32_t target);
 
-/* SIMD selection, for logs and benchmarks: "avx2+fma" or "ref". */
+/* SIMD selection, for logs and benchmarks: "avx2+fma+avx512f", "avx2+fma" or "ref". */
 const char *rk_kernels_isa(void);
 #endif

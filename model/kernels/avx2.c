@@ -377,29 +377,39 @@ TGT static AINL void pw_kernel(int RR, const float *wr, int64_t ldw, const float
         }
 }
 
-typedef void (*pw_fn)(const float *, int64_t, const float *, int64_t, float *, int);
 #define PW_K(RR) \
     TGT static void pw_k##RR(const float *wr, int64_t ldw, const float *xp, int64_t kc, float *c, int first) \
     { pw_kernel(RR, wr, ldw, xp, kc, c, first); }
 PW_K(1) PW_K(2) PW_K(3) PW_K(4) PW_K(5) PW_K(6)
-static const pw_fn PW_TAB[6] = { pw_k1, pw_k2, pw_k3, pw_k4, pw_k5, pw_k6 };
+static const rk_pf_kernel PW_TAB[PF_MR] = { pw_k1, pw_k2, pw_k3, pw_k4, pw_k5, pw_k6 };
 
-/* xp[kb][g][k][16]: block kb holds columns [kb*PF_KC, +kc), group g tokens [16g, 16g+16) (missing tokens 0). */
-TGT static void pw_pack_x(float *xp, const float *x, int64_t n, int64_t cols, int64_t ng) {
+/* The register tile in use: mr weight rows x nt tokens; a last token group narrower than nt is 16 wide.
+ * kern[0] are the 16-token kernels, kern[1] the nt-token ones, indexed by rows - 1. */
+typedef struct pf_geom {
+    int mr, nt;
+    const rk_pf_kernel *kern[2];
+    void (*out)(float *, int64_t, const float *, int64_t, int64_t, int64_t, const float *);   /* NULL: scalar loop */
+} pf_geom;
+
+/* xp[kb][group][k][gw]: block kb holds columns [kb*PF_KC, +kc) of all npad = 16*ceil(n/16) token slots, at xp +
+ * kb*PF_KC*npad; within it the group of tokens [t0, t0+gw) (gw = nt, or 16 for a last short group) starts at
+ * t0*kc. Missing tokens are 0. */
+TGT static void pw_pack_x(float *xp, const float *x, int64_t n, int64_t cols, int64_t npad, int64_t nt) {
     #pragma omp parallel for schedule(static) if (n * cols >= (1 << 16))
     for (int64_t kb = 0; kb < (cols + PF_KC - 1) / PF_KC; kb++) {
         const int64_t k0 = kb * PF_KC, kc = cols - k0 < PF_KC ? cols - k0 : PF_KC;
-        float *blk = xp + k0 * ng * 16;
-        for (int64_t g = 0; g < ng; g++) {
-            float *o = blk + g * kc * 16;
-            for (int64_t t = 0; t < 16; t++) {
-                const int64_t tok = g * 16 + t;
+        float *blk = xp + k0 * npad;
+        for (int64_t t0 = 0; t0 < npad; t0 += nt) {
+            const int64_t gw = npad - t0 < nt ? npad - t0 : nt;
+            float *o = blk + t0 * kc;
+            for (int64_t t = 0; t < gw; t++) {
+                const int64_t tok = t0 + t;
                 if (tok >= n) {
-                    for (int64_t k = 0; k < kc; k++) o[k * 16 + t] = 0.0f;
+                    for (int64_t k = 0; k < kc; k++) o[k * gw + t] = 0.0f;
                     continue;
                 }
                 const float *xr = x + tok * cols + k0;
-                for (int64_t k = 0; k < kc; k++) o[k * 16 + t] = xr[k];
+                for (int64_t k = 0; k < kc; k++) o[k * gw + t] = xr[k];
             }
         }
     }
@@ -418,10 +428,11 @@ static int64_t wbytes(const rk_wview *w, int64_t k) {
     }
 }
 
-/* One block of rows [r0, r0+nr), nr <= 6; tile: PF_MR x PF_KC f32 (non-F32 weights), c: ng*16*PF_MR floats. */
-TGT static void pw_rows(float *y, const float *xp, const rk_wview *w, const float *bias, int64_t n, int64_t ng,
-                        int64_t r0, int64_t nr, float *tile, float *c) {
-    const int64_t rows = w->rows, cols = w->cols;
+/* One block of rows [r0, r0+nr), nr <= g->mr; tile: mr x PF_KC f32 (non-F32 weights), c: npad*mr floats (the
+ * group of tokens from t0 at c + t0*mr, row stride its width). */
+TGT static void pw_rows(const pf_geom *g, float *y, const float *xp, const rk_wview *w, const float *bias, int64_t n,
+                        int64_t npad, int64_t r0, int64_t nr, float *tile, float *c) {
+    const int64_t rows = w->rows, cols = w->cols, nt = g->nt, ngr = (npad + nt - 1) / nt;
     for (int64_t k0 = 0; k0 < cols; k0 += PF_KC) {
         const int64_t kc = cols - k0 < PF_KC ? cols - k0 : PF_KC;
         const float *wr;
@@ -439,45 +450,56 @@ TGT static void pw_rows(float *y, const float *xp, const rk_wview *w, const floa
         }
         /* the next weight block (same rows, next columns; else the next row block), requested a slice per call */
         int64_t nr0 = r0, nk0 = k0 + kc, nnr = nr;
-        if (nk0 >= cols) { nr0 = r0 + nr; nk0 = 0; nnr = rows - nr0 < PF_MR ? rows - nr0 : PF_MR; }
+        if (nk0 >= cols) { nr0 = r0 + nr; nk0 = 0; nnr = rows - nr0 < g->mr ? rows - nr0 : g->mr; }
         const int64_t nkc = cols - nk0 < PF_KC ? cols - nk0 : PF_KC, lpr = (wbytes(w, nkc) + 63) / 64;
         const int64_t lines = nnr > 0 ? nnr * lpr : 0, row_b = wbytes(w, cols);
         const char *nb = (const char *)w->data + nr0 * row_b + wbytes(w, nk0);
-        const float *blk = xp + k0 * ng * 16;
+        const float *blk = xp + k0 * npad;
         int64_t pl = 0, prow = 0, pcol = 0;   /* next line to request: row prow, line pcol of that row */
-        for (int64_t g = 0; g < ng; g++) {
-            for (const int64_t end = (g + 1) * lines / ng; pl < end; pl++) {
+        for (int64_t gi = 0; gi < ngr; gi++) {
+            for (const int64_t end = (gi + 1) * lines / ngr; pl < end; pl++) {
                 _mm_prefetch(nb + prow * row_b + pcol * 64, _MM_HINT_T0);
                 if (++pcol == lpr) { pcol = 0; prow++; }
             }
-            PW_TAB[nr - 1](wr, ldw, blk + g * kc * 16, kc, c + g * 16 * PF_MR, k0 == 0);
+            const int64_t t0 = gi * nt, gw = npad - t0 < nt ? npad - t0 : nt;
+            g->kern[gw == nt][nr - 1](wr, ldw, blk + t0 * kc, kc, c + t0 * g->mr, k0 == 0);
         }
     }
-    for (int64_t t = 0; t < n; t++) {
-        const float *cg = c + (t / 16) * 16 * PF_MR + (t % 16);
-        float *yr = y + t * rows + r0;
-        for (int64_t r = 0; r < nr; r++) yr[r] = bias ? cg[r * 16] + bias[r0 + r] : cg[r * 16];
+    for (int64_t t0 = 0; t0 < n; t0 += nt) {
+        const int64_t gw = npad - t0 < nt ? npad - t0 : nt, tn = n - t0 < gw ? n - t0 : gw;
+        const float *cg = c + t0 * g->mr;
+        if (g->out) {
+            g->out(y + t0 * rows + r0, rows, cg, gw, tn, nr, bias ? bias + r0 : NULL);
+            continue;
+        }
+        for (int64_t t = 0; t < tn; t++) {
+            float *yr = y + (t0 + t) * rows + r0;
+            for (int64_t r = 0; r < nr; r++) yr[r] = bias ? cg[r * gw + t] + bias[r0 + r] : cg[r * gw + t];
+        }
     }
 }
 
 static void matmul_prefill(float *y, const float *x, const rk_wview *w, const float *bias, int64_t n) {
-    const int64_t ng = (n + 15) / 16, nblk = (w->rows + PF_MR - 1) / PF_MR;
+    static const pf_geom g2 = { PF_MR, PF_NT, { PW_TAB, PW_TAB }, NULL };
+    static const pf_geom g5 = { RK_PF512_MR, 2 * PF_NT, { rk_pf512_tab[0], rk_pf512_tab[1] }, rk_pf512_out };
+    const pf_geom *g = rk_kern_use_avx512() ? &g5 : &g2;
+    const int64_t npad = (n + 15) / 16 * 16, nblk = (w->rows + g->mr - 1) / g->mr;
     const int nthr = omp_get_max_threads();
-    const size_t per_thr = (size_t)(PF_MR * PF_KC + ng * 16 * PF_MR + 16);
-    float *xp = rk_kern_scratch(3, (size_t)(ng * 16 * w->cols)), *xp_own = NULL;
-    if (!xp) xp = xp_own = aligned_alloc(64, (sizeof(float) * (size_t)(ng * 16 * w->cols) + 63) / 64 * 64);
+    const size_t per_thr = (size_t)(g->mr * PF_KC + npad * g->mr + 16);
+    float *xp = rk_kern_scratch(3, (size_t)(npad * w->cols)), *xp_own = NULL;
+    if (!xp) xp = xp_own = aligned_alloc(64, (sizeof(float) * (size_t)(npad * w->cols) + 63) / 64 * 64);
     float *mem = aligned_alloc(64, (sizeof(float) * per_thr * (size_t)nthr + 63) / 64 * 64);
     if (!xp || !mem) {
         free(xp_own); free(mem);
         matmul_tiled(y, x, w, bias, n);
         return;
     }
-    pw_pack_x(xp, x, n, w->cols, ng);
+    pw_pack_x(xp, x, n, w->cols, npad, g->nt);
     #pragma omp parallel for schedule(static) if ((double)w->rows * w->cols * n >= (double)(1 << 18))
     for (int64_t b = 0; b < nblk; b++) {
-        float *tile = mem + per_thr * (size_t)omp_get_thread_num(), *c = tile + PF_MR * PF_KC;
-        const int64_t r0 = b * PF_MR, nr = w->rows - r0 < PF_MR ? w->rows - r0 : PF_MR;
-        pw_rows(y, xp, w, bias, n, ng, r0, nr, tile, c);
+        float *tile = mem + per_thr * (size_t)omp_get_thread_num(), *c = tile + g->mr * PF_KC;
+        const int64_t r0 = b * g->mr, nr = w->rows - r0 < g->mr ? w->rows - r0 : g->mr;
+        pw_rows(g, y, xp, w, bias, n, npad, r0, nr, tile, c);
     }
     free(xp_own);
     free(mem);

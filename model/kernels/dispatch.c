@@ -4,7 +4,8 @@
  * The ISA is decided once: CPUID leaf 1 (FMA, F16C, OSXSAVE, AVX) and leaf 7 (AVX2), plus XGETBV to make sure
  * the OS saves YMM state — the same approach as formats/numeric.c (clang 14's __builtin_cpu_supports has no
  * "f16c"). RK_FORCE_REF=1 (anything but "" and "0") in the environment, read at the first call, forces the
- * scalar reference kernels everywhere.
+ * scalar reference kernels everywhere. AVX-512F (leaf 7, XGETBV ZMM state) adds the prefill matmul's wider
+ * micro-kernel (avx512.c), whose results are bit-identical to the AVX2 one; RK_NO_AVX512=1 leaves it out.
  *
  * rk_matmul_backward (fast): for n >= 16 both products run as GEMMs on the forward kernel (see below); otherwise
  * dx is computed per column chunk (one thread owns dx[:, chunk], sums over rows
@@ -22,7 +23,7 @@
 #include <cpuid.h>
 #endif
 
-static _Atomic int g_isa = -1;   /* -1 unknown, 0 ref, 1 avx2+fma+f16c */
+static _Atomic int g_isa = -1;   /* -1 unknown, 0 ref, 1 avx2+fma+f16c, 2 that and avx512f */
 
 #ifdef RK_KERN_X86
 static int cpu_has_avx2_fma_f16c(void) {
@@ -35,21 +36,39 @@ static int cpu_has_avx2_fma_f16c(void) {
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
     return (b & (1u << 5)) != 0;                                                /* AVX2 */
 }
+
+/* AVX512F (leaf 7 EBX bit 16) with the OS saving opmask, ZMM_Hi256 and Hi16_ZMM state (XCR0 bits 5-7). */
+static int cpu_has_avx512f(void) {
+    unsigned a, b, c, d, xlo, xhi;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(b & (1u << 16))) return 0;
+    __asm__ volatile("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
+    return (xlo & 0xE6u) == 0xE6u;
+}
 #endif
 
-int rk_kern_use_avx2(void) {
+static int env_set(const char *name) {
+    const char *v = getenv(name);
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+static int isa_level(void) {
     int v = atomic_load_explicit(&g_isa, memory_order_relaxed);
     if (v >= 0) return v;
     v = 0;
 #ifdef RK_KERN_X86
-    const char *force = getenv("RK_FORCE_REF");
-    if (!(force && *force && strcmp(force, "0") != 0)) v = cpu_has_avx2_fma_f16c();
+    if (!env_set("RK_FORCE_REF") && cpu_has_avx2_fma_f16c()) v = !env_set("RK_NO_AVX512") && cpu_has_avx512f() ? 2 : 1;
 #endif
     atomic_store_explicit(&g_isa, v, memory_order_relaxed);
     return v;
 }
 
-const char *rk_kernels_isa(void) { return rk_kern_use_avx2() ? "avx2+fma" : "ref"; }
+int rk_kern_use_avx2(void) { return isa_level() >= 1; }
+int rk_kern_use_avx512(void) { return isa_level() >= 2; }
+
+const char *rk_kernels_isa(void) {
+    static const char *const names[] = { "ref", "avx2+fma", "avx2+fma+avx512f" };
+    return names[isa_level()];
+}
 
 void rk_kern_row_f32(const rk_wview *w, int64_t r, int64_t c0, int64_t c1, float *out) {
     if (c1 <= c0) return;

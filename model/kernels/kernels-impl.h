@@ -12,6 +12,9 @@
 /* 1 when the AVX2+FMA+F16C paths may run (CPU and OS support them and RK_FORCE_REF is not set).
  * Decided once, on first use. */
 int rk_kern_use_avx2(void);
+/* 1 when, in addition, the AVX-512F prefill micro-kernel may run (CPU and OS support AVX-512 state, and neither
+ * RK_FORCE_REF nor RK_NO_AVX512 is set). Decided once, on first use. */
+int rk_kern_use_avx512(void);
 
 /* Element (r, c) of W as f32: the reference conversion (FP8: e4m3 value times its block's scale_inv, in f32). */
 float rk_kern_welem(const rk_wview *w, int64_t r, int64_t c);
@@ -44,6 +47,15 @@ __attribute__((target("avx2,fma,f16c"), always_inline)) static inline float rk_k
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
 }
+
+/* Prefill micro-kernel (avx2.c, matmul_prefill): RR weight rows (wr, row stride ldw) x W tokens (xp: kc rows of W
+ * packed activations) over kc columns; c[r][W] = (first ? 0 : c) + the FMA chain over k. */
+typedef void (*rk_pf_kernel)(const float *wr, int64_t ldw, const float *xp, int64_t kc, float *c, int first);
+enum { RK_PF512_MR = 12 };
+/* AVX-512F kernels (avx512.c): [0] 16 tokens, [1] 32 tokens; [.][RR-1] for RR = 1..12 rows. */
+extern const rk_pf_kernel rk_pf512_tab[2][RK_PF512_MR];
+/* Its output step for one token group: y[t*ldy + r] = c[r*gw + t] (+ bias[r]), t < nt, r < nr <= 16. */
+void rk_pf512_out(float *y, int64_t ldy, const float *c, int64_t gw, int64_t nt, int64_t nr, const float *bias);
 
 void rk_matmul_avx2(float *y, const float *x, const rk_wview *w, const float *bias, int64_t n);
 void rk_axpy_avx2(float *y, float a, const float *x, int64_t n);

@@ -1,6 +1,7 @@
 /* tests/model/test_kernels.c — the engine kernels: fast paths against the scalar references (every weight
  * dtype, FP8 partial edge blocks and odd block sizes, odd sizes 1, 2, 31, 33, 255, 257), determinism across
- * runs and thread counts, batch invariance of the matmul, RK_FORCE_REF, and the forward values of softmax,
+ * runs and thread counts, batch invariance of the matmul, RK_FORCE_REF, the AVX-512 prefill kernel against the AVX2
+ * one bit for bit (RK_NO_AVX512), and the forward values of softmax,
  * cross-entropy, RMSNorm, SwiGLU, RoPE and attention against double-precision loops written here.
  * RK_BENCH=1 in the environment also prints matmul GFLOP/s (2048x2048, n = 1 and 128, per dtype). */
 #include <check.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -282,7 +284,59 @@ START_TEST(force_ref_honoured) {
     ck_assert(waitpid(pid, &st, 0) == pid);
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "RK_FORCE_REF=1 was not honoured");
     const char *isa = rk_kernels_isa();
-    ck_assert(strcmp(isa, "ref") == 0 || strcmp(isa, "avx2+fma") == 0);
+    ck_assert(strcmp(isa, "ref") == 0 || strcmp(isa, "avx2+fma") == 0 || strcmp(isa, "avx2+fma+avx512f") == 0);
+}
+END_TEST
+
+/* The prefill matmul's AVX-512 micro-kernel (12 rows x 32 tokens) and the AVX2 one (6 x 16) compute each output
+ * as the same sequence of roundings: bit-identical results for every dtype, row tails 1..11 of the wider tile,
+ * token counts with a 16-wide last group, several 256-column blocks and a bias. The AVX2 figures come from a child
+ * started with RK_NO_AVX512=1, through shared memory. On a CPU without AVX-512 both sides run AVX2 (said so). */
+START_TEST(avx512_matches_avx2) {
+    static const int64_t shapes[][3] = {   /* rows, cols, n */
+        { 1, 40, 16 }, { 7, 513, 17 }, { 12, 256, 32 }, { 23, 300, 33 }, { 37, 1030, 48 }, { 131, 96, 128 },
+        { 29, 777, 100 },
+    };
+    const int nshape = (int)(sizeof shapes / sizeof shapes[0]), ndt = 4;
+    size_t total = 0;
+    for (int i = 0; i < nshape; i++) total += (size_t)(shapes[i][0] * shapes[i][2]);
+    float *shared = mmap(NULL, sizeof(float) * total * (size_t)ndt, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    ck_assert(shared != MAP_FAILED);
+    for (int side = 0; side < 2; side++) {
+        pid_t pid = side == 0 ? fork() : 0;
+        ck_assert(pid >= 0);
+        if (side == 0 && pid > 0) {
+            int st = 0;
+            ck_assert(waitpid(pid, &st, 0) == pid);
+            ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the RK_NO_AVX512=1 child failed");
+            continue;
+        }
+        if (side == 0) setenv("RK_NO_AVX512", "1", 1);
+        const char *isa = rk_kernels_isa();
+        if (side == 0 && strcmp(isa, "avx2+fma") != 0) _exit(1);
+        if (side == 1 && strcmp(isa, "avx2+fma+avx512f") != 0)
+            fprintf(stderr, "avx512_matches_avx2: kernels are %s here, so both sides ran the same path\n", isa);
+        g_rng = 0x1234567ull;
+        size_t off = 0;
+        for (int d = 0; d < ndt; d++)
+            for (int i = 0; i < nshape; i++) {
+                const int64_t rows = shapes[i][0], cols = shapes[i][1], n = shapes[i][2];
+                wbuf b;
+                wbuf_make(&b, DTYPES[d], rows, cols, 128);
+                float *x = rand_vec(n * cols, 1.0f), *bias = (i & 1) ? rand_vec(rows, 1.0f) : NULL;
+                float *y = malloc(sizeof(float) * (size_t)(n * rows));
+                rk_matmul(y, x, &b.v, bias, n);
+                if (side == 0) memcpy(shared + off, y, sizeof(float) * (size_t)(n * rows));
+                else ck_assert_msg(memcmp(shared + off, y, sizeof(float) * (size_t)(n * rows)) == 0,
+                                   "%s rows %lld cols %lld n %lld: AVX-512 and AVX2 prefill differ", rk_dtype_name(DTYPES[d]),
+                                   (long long)rows, (long long)cols, (long long)n);
+                off += (size_t)(n * rows);
+                free(x); free(bias); free(y);
+                wbuf_free(&b);
+            }
+        if (side == 0) _exit(0);
+    }
+    munmap(shared, sizeof(float) * total * (size_t)ndt);
 }
 END_TEST
 
@@ -589,6 +643,7 @@ Suite *make_suite(void) {
     tcase_add_loop_test(tc, matmul_deterministic, 0, 4);
     tcase_add_loop_test(tc, matmul_backward_ref_vs_fast, 0, 4);
     tcase_add_test(tc, force_ref_honoured);
+    tcase_add_test(tc, avx512_matches_avx2);
     suite_add_tcase(s, tc);
     TCase *tv = tcase_create("values");
     tcase_add_test(tv, softmax_stable);
