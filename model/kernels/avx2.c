@@ -19,7 +19,7 @@
  * 4 tokens x 3 rows (12 accumulators) per pass. Each weight element is converted once per 64 tokens.
  * Decoding (n <= 2): OpenMP over groups of 4 rows, weights streamed once and converted in registers.
  *
- * Measured 2026-11-25 on the build machine (AMD EPYC Zen 4 guest, 2 vCPUs shared with other jobs; gcc 12,
+ * Measured 2026-11-25 on the build machine (AMD EPYC guest, AVX2 kernels, 2 vCPUs shared with other jobs; gcc 12,
  * RelWithDebInfo -O2), 2048x2048 weights, GFLOP/s = 2·n·rows·cols / time, best of 3 runs of
  * `RK_BENCH=1 CK_RUN_CASE=bench tests/model_test_kernels` (scalar reference: ~0.5 GFLOP/s):
  *                 1 thread           2 threads
@@ -334,13 +334,15 @@ static void matmul_tiled(float *y, const float *x, const rk_wview *w, const floa
     free(mem);
 }
 
-/* ---- prefill path (n >= PF_MIN): 6 weight rows x 16 tokens register tile ----------------------------------
- * The activations (small, cache-resident) are packed once per call, token-minor: xp[k block][token group of 16]
- * [k][16]. The weights are read in place, row-major, one block of 6 rows x PF_KC columns at a time (F32 read
+/* ---- prefill path (n >= PF_MIN): 6 weight rows x 16 tokens register tile (AVX2), 12 x 32 (AVX-512) ----------
+ * The activations (small, cache-resident) are packed once per call, token-minor: xp[k block][token group of 16
+ * (32)][k][16 (32)]. The weights are read in place, row-major, one block of 6 rows x PF_KC columns at a time (F32 read
  * directly; other dtypes converted into a per-thread f32 tile), so the big operand streams sequentially from
  * memory along 6 rows, which the hardware prefetcher follows; packing the weights instead stalled on DRAM for a
  * third of the time on a 400 MB model. The micro-kernel broadcasts w[r, k] and does 2 FMAs per row per k into
  * fresh accumulators (lanes = tokens); the weight block stays in L1 for all token groups.
+ * With AVX-512 (avx512.c) the tile is 12 rows x 32 tokens and F32 weights are copied into the tile as well
+ * (see matmul_prefill); the per-output arithmetic below is unchanged, so both paths give identical bits.
  * Order for y[t, r]: per k block, a sequential FMA chain over its columns starting from 0; block partial sums
  * are added in column order; then + bias. Each 6-row block is computed by one thread (OpenMP static over row
  * blocks), so results do not depend on the thread count; they differ (within the tested 1e-6·Σ|x·w|) from the
@@ -387,6 +389,7 @@ static const rk_pf_kernel PW_TAB[PF_MR] = { pw_k1, pw_k2, pw_k3, pw_k4, pw_k5, p
  * kern[0] are the 16-token kernels, kern[1] the nt-token ones, indexed by rows - 1. */
 typedef struct pf_geom {
     int mr, nt;
+    int tile_f32;   /* copy F32 weight blocks into the tile too (see matmul_prefill) */
     const rk_pf_kernel *kern[2];
     void (*out)(float *, int64_t, const float *, int64_t, int64_t, int64_t, const float *);   /* NULL: scalar loop */
 } pf_geom;
@@ -437,7 +440,7 @@ TGT static void pw_rows(const pf_geom *g, float *y, const float *xp, const rk_wv
         const int64_t kc = cols - k0 < PF_KC ? cols - k0 : PF_KC;
         const float *wr;
         int64_t ldw;
-        if (w->dtype == RK_DTYPE_F32) {
+        if (w->dtype == RK_DTYPE_F32 && !g->tile_f32) {
             wr = (const float *)w->data + r0 * cols + k0;
             ldw = cols;
         } else {
@@ -480,8 +483,12 @@ TGT static void pw_rows(const pf_geom *g, float *y, const float *xp, const rk_wv
 }
 
 static void matmul_prefill(float *y, const float *x, const rk_wview *w, const float *bias, int64_t n) {
-    static const pf_geom g2 = { PF_MR, PF_NT, { PW_TAB, PW_TAB }, NULL };
-    static const pf_geom g5 = { RK_PF512_MR, 2 * PF_NT, { rk_pf512_tab[0], rk_pf512_tab[1] }, rk_pf512_out };
+    /* The AVX-512 tile reads 12 weight rows at once; read in place, rows whose stride is a multiple of 4 KiB
+     * (2048 columns) fall into the same L1 sets and the speed then depended on where the mapping landed (568-722
+     * tok/s over six runs of the 100M dense model); copied into the 12 KiB tile first it held 721-761. The AVX2
+     * tile (6 rows) showed no difference, so it keeps reading in place. */
+    static const pf_geom g2 = { PF_MR, PF_NT, 0, { PW_TAB, PW_TAB }, NULL };
+    static const pf_geom g5 = { RK_PF512_MR, 2 * PF_NT, 1, { rk_pf512_tab[0], rk_pf512_tab[1] }, rk_pf512_out };
     const pf_geom *g = rk_kern_use_avx512() ? &g5 : &g2;
     const int64_t npad = (n + 15) / 16 * 16, nblk = (w->rows + g->mr - 1) / g->mr;
     const int nthr = omp_get_max_threads();
