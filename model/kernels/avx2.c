@@ -391,7 +391,6 @@ typedef struct pf_geom {
     int mr, nt;
     int tile_f32;   /* copy F32 weight blocks into the tile too (see matmul_prefill) */
     const rk_pf_kernel *kern[2];
-    void (*out)(float *, int64_t, const float *, int64_t, int64_t, int64_t, const float *);   /* NULL: scalar loop */
 } pf_geom;
 
 /* xp[kb][group][k][gw]: block kb holds columns [kb*PF_KC, +kc) of all npad = 16*ceil(n/16) token slots, at xp +
@@ -471,10 +470,6 @@ TGT static void pw_rows(const pf_geom *g, float *y, const float *xp, const rk_wv
     for (int64_t t0 = 0; t0 < n; t0 += nt) {
         const int64_t gw = npad - t0 < nt ? npad - t0 : nt, tn = n - t0 < gw ? n - t0 : gw;
         const float *cg = c + t0 * g->mr;
-        if (g->out) {
-            g->out(y + t0 * rows + r0, rows, cg, gw, tn, nr, bias ? bias + r0 : NULL);
-            continue;
-        }
         for (int64_t t = 0; t < tn; t++) {
             float *yr = y + (t0 + t) * rows + r0;
             for (int64_t r = 0; r < nr; r++) yr[r] = bias ? cg[r * gw + t] + bias[r0 + r] : cg[r * gw + t];
@@ -487,8 +482,8 @@ static void matmul_prefill(float *y, const float *x, const rk_wview *w, const fl
      * (2048 columns) fall into the same L1 sets and the speed then depended on where the mapping landed (568-722
      * tok/s over six runs of the 100M dense model); copied into the 12 KiB tile first it held 721-761. The AVX2
      * tile (6 rows) showed no difference, so it keeps reading in place. */
-    static const pf_geom g2 = { PF_MR, PF_NT, 0, { PW_TAB, PW_TAB }, NULL };
-    static const pf_geom g5 = { RK_PF512_MR, 2 * PF_NT, 1, { rk_pf512_tab[0], rk_pf512_tab[1] }, rk_pf512_out };
+    static const pf_geom g2 = { PF_MR, PF_NT, 0, { PW_TAB, PW_TAB } };
+    static const pf_geom g5 = { RK_PF512_MR, 2 * PF_NT, 1, { rk_pf512_tab[0], rk_pf512_tab[1] } };
     const pf_geom *g = rk_kern_use_avx512() ? &g5 : &g2;
     const int64_t npad = (n + 15) / 16 * 16, nblk = (w->rows + g->mr - 1) / g->mr;
     const int nthr = omp_get_max_threads();

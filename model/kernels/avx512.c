@@ -52,20 +52,6 @@ T512 static inline __attribute__((always_inline)) void k512(int RR, int W, const
     { k512(RR, 16, wr, ldw, xp, kc, c, first); }
 K512(1) K512(2) K512(3) K512(4) K512(5) K512(6) K512(7) K512(8) K512(9) K512(10) K512(11) K512(12)
 
-/* Tokens [0, nt) of one group: y[t*ldy + r] = c[r*gw + t] (+ bias[r]) for r < nr (<= 16), a masked gather and
- * store per token instead of nr scalar copies. The same f32 addition as the scalar loop. */
-T512 void rk_pf512_out(float *y, int64_t ldy, const float *c, int64_t gw, int64_t nt, int64_t nr, const float *bias) {
-    const __mmask16 m = (__mmask16)((1u << nr) - 1u);
-    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                           _mm512_set1_epi32((int)gw));
-    const __m512 b = bias ? _mm512_maskz_loadu_ps(m, bias) : _mm512_setzero_ps();
-    for (int64_t t = 0; t < nt; t++) {
-        __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, c + t, 4);
-        if (bias) v = _mm512_add_ps(v, b);
-        _mm512_mask_storeu_ps(y + t * ldy, m, v);
-    }
-}
-
 const rk_pf_kernel rk_pf512_tab[2][RK_PF512_MR] = {
     { k512_1_16, k512_2_16, k512_3_16, k512_4_16, k512_5_16, k512_6_16,
       k512_7_16, k512_8_16, k512_9_16, k512_10_16, k512_11_16, k512_12_16 },

@@ -54,8 +54,7 @@ typedef void (*rk_pf_kernel)(const float *wr, int64_t ldw, const float *xp, int6
 enum { RK_PF512_MR = 12 };
 /* AVX-512F kernels (avx512.c): [0] 16 tokens, [1] 32 tokens; [.][RR-1] for RR = 1..12 rows. */
 extern const rk_pf_kernel rk_pf512_tab[2][RK_PF512_MR];
-/* Its output step for one token group: y[t*ldy + r] = c[r*gw + t] (+ bias[r]), t < nt, r < nr <= 16. */
-void rk_pf512_out(float *y, int64_t ldy, const float *c, int64_t gw, int64_t nt, int64_t nr, const float *bias);
+
 
 void rk_matmul_avx2(float *y, const float *x, const rk_wview *w, const float *bias, int64_t n);
 void rk_axpy_avx2(float *y, float a, const float *x, int64_t n);
