@@ -14,7 +14,7 @@
 #include "model/model.h"
 
 const char rk_usage_bench[] =
-    "usage: r1kit bench MODEL [--prompt N] [--gen N] [--reps R] [--threads N] [--json]\n"
+    "usage: r1kit bench MODEL [--prompt N] [--gen N] [--reps R] [--threads N] [--no-mmap] [--json]\n"
     "\n"
     "Time the engine on MODEL: prompt processing (one forward of N tokens from an empty cache) and decoding\n"
     "(N single-token forwards after the prompt), best of R repetitions, with seeded random token ids. Also reports\n"
@@ -25,6 +25,7 @@ const char rk_usage_bench[] =
     "  --gen N      decoded tokens (default 32)\n"
     "  --reps R     repetitions, best kept (default 3)\n"
     "  --threads N  OpenMP threads (default: all cores)\n"
+    "  --no-mmap    read the weights into memory instead of mapping the files (as llama.cpp's --no-mmap)\n"
     "  --json       one JSON document on stdout\n";
 
 static double now_s(void) {
@@ -58,14 +59,14 @@ static void active_work(const rk_model *m, double *params, double *bytes) {
 }
 
 int rk_cmd_bench(int argc, char **argv) {
-    enum { O_PROMPT = 256, O_GEN, O_REPS, O_THREADS, O_JSON };
+    enum { O_PROMPT = 256, O_GEN, O_REPS, O_THREADS, O_JSON, O_NOMMAP };
     static const struct option opts[] = {
         { "prompt", required_argument, 0, O_PROMPT }, { "gen", required_argument, 0, O_GEN },
         { "reps", required_argument, 0, O_REPS }, { "threads", required_argument, 0, O_THREADS },
-        { "json", no_argument, 0, O_JSON }, { 0, 0, 0, 0 },
+        { "json", no_argument, 0, O_JSON }, { "no-mmap", no_argument, 0, O_NOMMAP }, { 0, 0, 0, 0 },
     };
     int64_t n_prompt = 128, n_gen = 32, reps = 3, threads = 0;
-    int json = 0, c;
+    int json = 0, no_mmap = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         int64_t *dst = NULL, lo = 1, hi = 1 << 20;
@@ -75,6 +76,7 @@ int rk_cmd_bench(int argc, char **argv) {
         case O_REPS: dst = &reps, hi = 1000; break;
         case O_THREADS: dst = &threads, hi = 4096; break;
         case O_JSON: json = 1; continue;
+        case O_NOMMAP: rk_map_use_memory(), no_mmap = 1; continue;
         default: return rk_cli_usage_error("bench", "bad option");
         }
         if (rk_cli_parse_i64(optarg, lo, hi, dst))
@@ -122,6 +124,7 @@ int rk_cmd_bench(int argc, char **argv) {
         cJSON_AddStringToObject(j, "arch", rk_model_arch_name(m));
         cJSON_AddStringToObject(j, "isa", rk_kernels_isa());
         cJSON_AddNumberToObject(j, "threads", omp_get_max_threads());
+        cJSON_AddBoolToObject(j, "mmap", !no_mmap);
         cJSON_AddNumberToObject(j, "n_prompt", (double)n_prompt);
         cJSON_AddNumberToObject(j, "n_gen", (double)n_gen);
         cJSON_AddNumberToObject(j, "pp_tokens_per_s", pp);

@@ -15,6 +15,7 @@
 
 const char rk_usage_generate[] =
     "usage: r1kit generate MODEL --prompt TEXT [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S] [--threads N]\n"
+    "                      [--no-mmap]\n"
     "\n"
     "Continue TEXT with MODEL (a Hugging Face folder, or a safetensors file with config.json and tokenizer.json\n"
     "beside it). The text goes to stdout as it is produced; prompt and generation speed (tokens/s) to stderr.\n"
@@ -25,7 +26,8 @@ const char rk_usage_generate[] =
     "  --top-k K      keep the K most likely tokens (default 0 = off)\n"
     "  --top-p P      nucleus sampling mass (default 1 = off)\n"
     "  --seed S       sampling seed (default 42); the same seed gives the same text\n"
-    "  --threads N    OpenMP threads (default: all cores)\n";
+    "  --threads N    OpenMP threads (default: all cores)\n"
+    "  --no-mmap      read the weights into memory instead of mapping the files (as llama.cpp's --no-mmap)\n";
 
 static double now_s(void) {
     struct timespec ts;
@@ -34,12 +36,12 @@ static double now_s(void) {
 }
 
 int rk_cmd_generate(int argc, char **argv) {
-    enum { O_PROMPT = 256, O_TEMP, O_TOPK, O_TOPP, O_SEED, O_THREADS };
+    enum { O_PROMPT = 256, O_TEMP, O_TOPK, O_TOPP, O_SEED, O_THREADS, O_NOMMAP };
     static const struct option opts[] = {
         { "prompt", required_argument, 0, O_PROMPT }, { "tokens", required_argument, 0, 'n' },
         { "temp", required_argument, 0, O_TEMP }, { "top-k", required_argument, 0, O_TOPK },
         { "top-p", required_argument, 0, O_TOPP }, { "seed", required_argument, 0, O_SEED },
-        { "threads", required_argument, 0, O_THREADS }, { 0, 0, 0, 0 },
+        { "threads", required_argument, 0, O_THREADS }, { "no-mmap", no_argument, 0, O_NOMMAP }, { 0, 0, 0, 0 },
     };
     const char *prompt = NULL;
     int64_t n_gen = 64, top_k = 0, threads = 0;
@@ -71,6 +73,7 @@ int rk_cmd_generate(int argc, char **argv) {
         case O_THREADS:
             if (rk_cli_parse_i64(optarg, 1, 4096, &threads)) return rk_cli_usage_error("generate", "--threads: '%s' is not a whole number in [1, 4096]", optarg);
             break;
+        case O_NOMMAP: rk_map_use_memory(); break;
         default: return rk_cli_usage_error("generate", "bad option");
         }
     }

@@ -16,6 +16,7 @@
 
 const char rk_usage_perplexity[] =
     "usage: r1kit perplexity MODEL --text FILE [--ctx N] [--chunks K] [--batch N] [--threads N] [--routing] [--json]\n"
+    "                        [--no-mmap]\n"
     "\n"
     "Perplexity of MODEL on a text, computed as llama.cpp's llama-perplexity does: the tokens are cut into\n"
     "chunks of --ctx tokens (default 512), each run from an empty cache with its first token replaced by BOS\n"
@@ -28,6 +29,7 @@ const char rk_usage_perplexity[] =
     "  --chunks K    evaluate at most K chunks (default: all)\n"
     "  --batch N     tokens per forward pass (default: ctx)\n"
     "  --threads N   OpenMP threads (default: all cores)\n"
+    "  --no-mmap     read the weights into memory instead of mapping the files (as llama.cpp's --no-mmap)\n"
     "  --routing     MoE models: print how often each routed expert was chosen, per layer (a markdown table)\n"
     "  --json        print the result as one JSON document on stdout (with --routing: the counts too)\n";
 
@@ -72,12 +74,12 @@ static void print_routing(const rk_model *m) {
 }
 
 int rk_cmd_perplexity(int argc, char **argv) {
-    enum { O_TEXT = 256, O_CTX, O_CHUNKS, O_BATCH, O_THREADS, O_JSON, O_ROUTING };
+    enum { O_TEXT = 256, O_CTX, O_CHUNKS, O_BATCH, O_THREADS, O_JSON, O_ROUTING, O_NOMMAP };
     static const struct option opts[] = {
         { "text", required_argument, 0, O_TEXT }, { "ctx", required_argument, 0, O_CTX },
         { "chunks", required_argument, 0, O_CHUNKS }, { "batch", required_argument, 0, O_BATCH },
         { "threads", required_argument, 0, O_THREADS }, { "json", no_argument, 0, O_JSON },
-        { "routing", no_argument, 0, O_ROUTING }, { 0, 0, 0, 0 },
+        { "routing", no_argument, 0, O_ROUTING }, { "no-mmap", no_argument, 0, O_NOMMAP }, { 0, 0, 0, 0 },
     };
     const char *text_path = NULL;
     int64_t n_ctx = 512, n_chunks = -1, n_batch = 0, threads = 0;
@@ -100,6 +102,7 @@ int rk_cmd_perplexity(int argc, char **argv) {
             break;
         case O_JSON: json = 1; break;
         case O_ROUTING: routing = 1; break;
+        case O_NOMMAP: rk_map_use_memory(); break;
         default: return rk_cli_usage_error("perplexity", "bad option");
         }
     }

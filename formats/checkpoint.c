@@ -498,7 +498,7 @@ int rk_ckpt_read_f32_rows(rk_ckpt *ck, const rk_ckpt_tensor *t, int64_t row0, in
 }
 
 static void release_range(const uint8_t *p, uint64_t n) {
-    if (!p || !n) return;
+    if (!p || !n || rk_map_in_memory()) return;   /* anonymous copies (--no-mmap) would be zeroed, not released */
     uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
     uintptr_t a = (uintptr_t)p & ~(pg - 1), b = ((uintptr_t)p + n + pg - 1) & ~(pg - 1);
     madvise((void *)a, b - a, MADV_DONTNEED);   /* read-only private file map: pages return to the page cache */
@@ -510,7 +510,7 @@ static void release_range(const uint8_t *p, uint64_t n) {
  * ~14 KB per tensor mapped, ~1.3 GB over R1's 91k tensors (docs/bench-quantize.md). The mapping is read-only, so a
  * released page is only read again from the page cache. */
 static void release_wide(rk_ckpt *ck, const rk_ckpt_tensor *t) {
-    if (!t->data || !t->nbytes) return;
+    if (!t->data || !t->nbytes || rk_map_in_memory()) return;
     if (!ck->region && ck->n_files) {
         if (!(ck->region = calloc(ck->n_files * 2, sizeof *ck->region))) { release_range(t->data, t->nbytes); return; }
         for (size_t f = 0; f < ck->n_files; f++) ck->region[2 * f] = UINTPTR_MAX;

@@ -163,6 +163,33 @@ int rk_shape_numel(const int64_t *shape, int n_dims, uint64_t *out) {
 }
 
 /* ---- file maps ---- */
+static volatile int g_map_read;
+void rk_map_use_memory(void) { g_map_read = 1; }
+int rk_map_in_memory(void) { return g_map_read; }
+
+/* The whole file into anonymous memory (for rk_map_use_memory): NULL with errno set on failure. */
+static void *read_whole(int fd, uint64_t size) {
+    void *p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, (size_t)size, MADV_HUGEPAGE);   /* a hint; fine if refused */
+#endif
+    for (uint64_t off = 0; off < size;) {
+        const size_t want = size - off < ((size_t)64 << 20) ? (size_t)(size - off) : ((size_t)64 << 20);
+        const ssize_t got = pread(fd, (uint8_t *)p + off, want, (off_t)off);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) {
+            const int e = got == 0 ? EIO : errno;   /* 0: the file shrank under us */
+            munmap(p, (size_t)size);
+            errno = e;
+            return NULL;
+        }
+        off += (uint64_t)got;
+    }
+    if (mprotect(p, (size_t)size, PROT_READ) != 0) { /* read-only like a map; keep going if refused */ }
+    return p;
+}
+
 int rk_map_open(rk_map *m, const char *path, rk_err *err) {
     memset(m, 0, sizeof *m);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -178,7 +205,16 @@ int rk_map_open(rk_map *m, const char *path, rk_err *err) {
         return rk_err_file(err, RK_EIO, path, UINT64_MAX, "is a directory, expected a file");
     }
     m->size = (uint64_t)st.st_size;
-    if (m->size > 0) {
+    if (m->size > 0 && g_map_read) {
+        void *p = read_whole(fd, m->size);
+        if (!p) {
+            int e = errno;
+            close(fd);
+            return rk_err_file(err, e == ENOMEM ? RK_ENOMEM : RK_EIO, path, UINT64_MAX, "cannot read %llu bytes into memory: %s",
+                               (unsigned long long)m->size, strerror(e));
+        }
+        m->data = p;
+    } else if (m->size > 0) {
         void *p = mmap(NULL, (size_t)m->size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (p == MAP_FAILED) {
             int e = errno;

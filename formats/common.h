@@ -100,6 +100,14 @@ typedef struct rk_map {
 } rk_map;
 int rk_map_open(rk_map *m, const char *path, rk_err *err);   /* zero-inits m first */
 void rk_map_close(rk_map *m);                                 /* accepts a zeroed/closed map */
+/* Process-wide and one-way, before the maps that should use it are opened: from now on rk_map_open reads each
+ * file into private anonymous memory (huge pages requested) instead of mapping it, like llama.cpp's --no-mmap.
+ * The whole file is read up front and needs that much RAM; in exchange the data no longer lives in the page
+ * cache, whose scattered 4 KiB pages streamed ~15% slower through the prefill matmul on the benchmark VM
+ * (docs/bench-engine.md). Page release (rk_ckpt_release) is then a no-op: dropping anonymous pages would lose
+ * them. */
+void rk_map_use_memory(void);
+int rk_map_in_memory(void);   /* 1 once rk_map_use_memory was called */
 
 /* ---- never-half-written outputs ----------------------------------------------------------------
  * rk_outfile_open creates "<dir>/.<base>.tmp.XXXXXX" beside path; write through ->fp; commit fsyncs,

@@ -1,6 +1,6 @@
 /* tests/cli/test_cli_engine.c — the engine's commands end to end: perplexity (HF folder vs the GGUF that convert
  * writes from it, to 4 significant digits; llama.cpp's chunking rules), generate (greedy and seeded sampling are
- * reproducible), bench --json, and clear errors for models whose config and tensors disagree. */
+ * reproducible), --no-mmap giving the same numbers and text, bench --json, and clear errors for models whose config and tensors disagree. */
 #define _GNU_SOURCE
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -55,6 +55,18 @@ START_TEST(perplexity_hf_equals_gguf) {
         ck_assert_msg(fabs(p1 - p2) <= 5e-5 * p1, "%s: PPL %.6f (HF) vs %.6f (GGUF)", archs[a], p1, p2);
         ck_assert(p1 > 100 && p1 < 1000);   /* random weights over a 267-token vocabulary: near uniform */
     }
+    /* weights read into memory instead of mapped: the same bits (the JSON's PPL to 17 digits) */
+    ck_assert_int_eq(run("perplexity %s/qwen2 --text %s --ctx 64 --chunks 2 --json", g_dir, g_text), 0);
+    cJSON *j1 = cJSON_Parse(out);
+    ck_assert_int_eq(run("perplexity %s/qwen2.gguf --text %s --ctx 64 --chunks 2 --json --no-mmap", g_dir, g_text), 0);
+    cJSON *j2 = cJSON_Parse(out);
+    ck_assert_int_eq(run("perplexity %s/qwen2 --text %s --ctx 64 --chunks 2 --json --no-mmap", g_dir, g_text), 0);
+    cJSON *j3 = cJSON_Parse(out);
+    ck_assert(j1 && j2 && j3);
+    const double q1 = cJSON_GetObjectItem(j1, "ppl")->valuedouble, q3 = cJSON_GetObjectItem(j3, "ppl")->valuedouble;
+    ck_assert_msg(memcmp(&q1, &q3, sizeof q1) == 0, "PPL %.17g mapped vs %.17g --no-mmap", q1, q3);
+    ck_assert(fabs(cJSON_GetObjectItem(j2, "ppl")->valuedouble - q1) <= 5e-5 * q1);
+    cJSON_Delete(j1); cJSON_Delete(j2); cJSON_Delete(j3);
     /* the text output is llama.cpp's line */
     ck_assert_int_eq(run("perplexity %s/qwen2 --text %s --ctx 64 --chunks 1", g_dir, g_text), 0);
     ck_assert_ptr_nonnull(strstr(out, "Final estimate: PPL = "));
@@ -80,6 +92,8 @@ START_TEST(generate_reproducible) {
     a = strdup(out);
     ck_assert_int_eq(run("generate %s/m --prompt 'Hello' -n 12 --temp 0.9 --top-p 0.9 --seed 7", g_dir), 0);
     ck_assert_str_eq(a, out);
+    ck_assert_int_eq(run("generate %s/m --prompt 'Hello' -n 12 --temp 0.9 --top-p 0.9 --seed 7 --no-mmap", g_dir), 0);
+    ck_assert_str_eq(a, out);
     free(a);
     ck_assert_int_eq(run("generate %s/m -n 3", g_dir), 2);
     ck_assert_int_eq(run("generate %s/m --prompt x --temp -1", g_dir), 2);
@@ -89,6 +103,12 @@ START_TEST(generate_reproducible) {
     ck_assert_ptr_nonnull(j);
     ck_assert(cJSON_GetObjectItem(j, "pp_tokens_per_s")->valuedouble > 0);
     ck_assert(cJSON_GetObjectItem(j, "tg_tokens_per_s")->valuedouble > 0);
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(j, "mmap")));
+    cJSON_Delete(j);
+    ck_assert_int_eq(run("bench %s/m --prompt 16 --gen 4 --reps 1 --json --no-mmap", g_dir), 0);
+    ck_assert_ptr_nonnull(j = cJSON_Parse(out));
+    ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(j, "mmap")));
+    ck_assert(cJSON_GetObjectItem(j, "pp_tokens_per_s")->valuedouble > 0);
     cJSON_Delete(j);
 }
 END_TEST

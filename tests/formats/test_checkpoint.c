@@ -1,9 +1,12 @@
 /* tests/formats/test_checkpoint.c — the uniform checkpoint view: folder/file detection, FP8 scale pairing
- * across shards, f32 reads (whole and by rows) bit-exact to fp8 * scale in f32, page release. */
+ * across shards, f32 reads (whole and by rows) bit-exact to fp8 * scale in f32, page release, and files read into
+ * memory (rk_map_use_memory, --no-mmap): the same bytes, and release leaves them intact. */
 #define _GNU_SOURCE
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "formats/checkpoint.h"
 #include "formats/numeric.h"
@@ -89,6 +92,38 @@ START_TEST(fp8_sharded) {
 }
 END_TEST
 
+/* rk_map_use_memory is one-way per process, so the in-memory side runs in a child: every tensor's bytes equal the
+ * mapped file's (inherited from the parent), before and after rk_ckpt_release. */
+START_TEST(read_into_memory) {
+    char *m = make_sample("ck-mem", "deepseek_v3", 1000000, 1);
+    rk_ckpt *ck = NULL;
+    rk_err err;
+    ck_assert_msg(rk_ckpt_open(&ck, m, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(rk_map_in_memory(), 0);
+    pid_t pid = fork();
+    ck_assert(pid >= 0);
+    if (pid == 0) {
+        rk_map_use_memory();
+        rk_ckpt *mem = NULL;
+        if (!rk_map_in_memory() || rk_ckpt_open(&mem, m, &err) != 0 || rk_ckpt_count(mem) != rk_ckpt_count(ck)) _exit(1);
+        for (size_t i = 0; i < rk_ckpt_count(ck); i++) {
+            const rk_ckpt_tensor *a = rk_ckpt_tensor_at(ck, i), *b = rk_ckpt_tensor_at(mem, i);
+            if (a->nbytes != b->nbytes || a->data == b->data || memcmp(a->data, b->data, a->nbytes) != 0) _exit(2);
+            rk_ckpt_release(mem, b);
+            if (memcmp(a->data, b->data, a->nbytes) != 0) _exit(3);   /* would be zeros had the pages been dropped */
+        }
+        rk_ckpt_close(mem);
+        _exit(0);
+    }
+    int st = 0;
+    ck_assert(waitpid(pid, &st, 0) == pid);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "in-memory checkpoint: child exit %d (1 open, 2 bytes differ, 3 "
+                  "release dropped data)", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    rk_ckpt_close(ck);
+    drop(m);
+}
+END_TEST
+
 START_TEST(open_forms) {
     char *m = make_sample("ck-forms", "qwen2", 0, 0);
     rk_ckpt *ck = NULL;
@@ -132,6 +167,7 @@ static Suite *make_suite(void) {
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, fp8_sharded);
     tcase_add_test(tc, open_forms);
+    tcase_add_test(tc, read_into_memory);
     suite_add_tcase(s, tc);
     return s;
 }
