@@ -5,7 +5,7 @@ usage: bench_reference.py FOLDER --prompt N --gen N --threads T [--reps R]
 Same protocol as `r1kit bench`: seeded random token ids (the same LCG), prompt = one forward of N tokens from an
 empty cache, decode = N single-token forwards through the cache after the prompt; best of R; torch.no_grad,
 torch.set_num_threads(T). Prints one JSON object. Run with Debian's /usr/bin/python3 (python3-torch)."""
-import json, os, sys, time
+import ctypes, json, os, sys, time
 
 import torch
 
@@ -15,6 +15,18 @@ import reference_models as rm  # noqa: E402
 
 def arg(name, default):
     return int(sys.argv[sys.argv.index(name) + 1]) if name in sys.argv else default
+
+
+def blas_core():
+    """OpenBLAS's kernel family for this CPU (OPENBLAS_CORETYPE can force one), or "" without OpenBLAS."""
+    for name in ("libblas.so.3", "libopenblas.so.0"):
+        try:
+            lib = ctypes.CDLL(name)
+            lib.openblas_get_corename.restype = ctypes.c_char_p
+            return lib.openblas_get_corename().decode()
+        except (OSError, AttributeError):
+            continue
+    return ""
 
 
 def main():
@@ -39,7 +51,7 @@ def main():
                 model.forward(ids[n_prompt + g:n_prompt + g + 1], cache, n_prompt + g)
             t2 = time.perf_counter()
             best_pp, best_tg = min(best_pp, t1 - t0), min(best_tg, t2 - t1)
-    print(json.dumps({"torch": torch.__version__, "threads": threads, "pp_tokens_per_s": n_prompt / best_pp,
+    print(json.dumps({"torch": torch.__version__, "blas_core": blas_core(), "threads": threads, "pp_tokens_per_s": n_prompt / best_pp,
                       "tg_tokens_per_s": n_gen / best_tg if n_gen else 0}))
 
 
