@@ -26,7 +26,9 @@ echo "== tests"
 ctest --test-dir build -j"$jobs" --output-on-failure --timeout 900
 
 echo "== build (ASan + UBSan)"
-cmake -S . -B build-asan -DRK_SANITIZE=ON -DRK_WERROR=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+# -O1, as the sanitizers' own documentation advises: at -O0 the suite took 435 s on 2 cores, at -O1 316 s, with the
+# same checks (asserts stay on: Debug defines no NDEBUG).
+cmake -S . -B build-asan -DRK_SANITIZE=ON -DRK_WERROR=ON -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS_DEBUG="-O1 -g" >/dev/null
 cmake --build build-asan -j"$jobs" >/dev/null
 echo "== tests under ASan + UBSan"
 ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
