@@ -104,14 +104,8 @@ START_TEST(resume_after_kill9_is_bit_identical) {
     /* start the same run, kill -9 it as soon as its first checkpoint exists */
     char opts[8192];
     snprintf(opts, sizeof opts, RUN_OPTS, g_dir, g_train, g_held);
-    snprintf(cmd, sizeof cmd,
-             "%s train %s --eval-every 0 --ckpt-every 4 --out %s >/dev/null 2>&1 & pid=$!; "
-             "i=0; while [ ! -f %s/checkpoints/latest ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done; "
-             "kill -9 $pid 2>/dev/null; wait $pid; echo status $?",
-             rk_test_bin(), opts, dir, dir);
-    char out[4096];
-    rk_test_run(cmd, out, sizeof out, NULL, 0);
-    printf("killed run: %s", out);
+    snprintf(cmd, sizeof cmd, "train %s --eval-every 0 --ckpt-every 4 --out %s", opts, dir);
+    rk_test_r1kit_kill_at_checkpoint(cmd, dir);
     char p[9000];
     snprintf(p, sizeof p, "%s/checkpoints/latest", dir);
     size_t n;

@@ -156,6 +156,20 @@ int rk_test_r1kit(char *out, size_t out_cap, char *err, size_t err_cap, const ch
     return rk_test_run(cmd, out, out_cap, err, err_cap);
 }
 
+void rk_test_r1kit_kill_at_checkpoint(const char *args, const char *dir) {
+    size_t cap = strlen(args) + 2 * strlen(dir) + strlen(rk_test_bin()) + 256;
+    char *cmd = malloc(cap), out[4096];
+    ck_assert_ptr_nonnull(cmd);
+    snprintf(cmd, cap,
+             "%s %s >/dev/null 2>&1 & pid=$!; "
+             "i=0; while [ ! -f %s/checkpoints/latest ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done; "
+             "kill -9 $pid 2>/dev/null; wait $pid; echo status $?",
+             rk_test_bin(), args, dir);
+    rk_test_run(cmd, out, sizeof out, NULL, 0);
+    printf("killed run: %s", out);
+    free(cmd);
+}
+
 const char *rk_test_python(void) { return "/usr/bin/python3"; }
 
 int rk_test_have_torch(void) {

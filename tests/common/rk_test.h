@@ -36,6 +36,9 @@ int rk_test_run(const char *cmd, char *out, size_t out_cap, char *err, size_t er
  * captures stdout/stderr like rk_test_run and returns the exit status. */
 int rk_test_r1kit(char *out, size_t out_cap, char *err, size_t err_cap, const char *env_prefix, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
+/* Start `r1kit ARGS` in the background, kill -9 it as soon as DIR/checkpoints/latest exists (or after 30 s), and
+ * print its exit status ("killed run: status 137" when the kill landed). For the resume-after-kill tests. */
+void rk_test_r1kit_kill_at_checkpoint(const char *args, const char *dir);
 /* 1 if `/usr/bin/python3 -c "import torch"` works (Debian's python3-torch). */
 int rk_test_have_torch(void);
 /* Path of the Debian system python that has torch ("/usr/bin/python3"). */
