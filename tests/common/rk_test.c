@@ -156,6 +156,14 @@ int rk_test_r1kit(char *out, size_t out_cap, char *err, size_t err_cap, const ch
     return rk_test_run(cmd, out, out_cap, err, err_cap);
 }
 
+char *rk_test_path(const char *dir, const char *name) {
+    static char p[8][4096];
+    static int k;
+    k = (k + 1) % 8;
+    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
+    return p[k];
+}
+
 void rk_test_r1kit_kill_at_checkpoint(const char *args, const char *dir) {
     size_t cap = strlen(args) + 2 * strlen(dir) + strlen(rk_test_bin()) + 256;
     char *cmd = malloc(cap), out[4096];

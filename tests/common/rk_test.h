@@ -36,6 +36,9 @@ int rk_test_run(const char *cmd, char *out, size_t out_cap, char *err, size_t er
  * captures stdout/stderr like rk_test_run and returns the exit status. */
 int rk_test_r1kit(char *out, size_t out_cap, char *err, size_t err_cap, const char *env_prefix, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
+/* dir + "/" + name in one of 8 rotating static buffers (valid until 8 more calls; not thread-safe), for tests that
+ * build paths inside their temp folder inline: `#define path(name) rk_test_path(g_dir, name)`. */
+char *rk_test_path(const char *dir, const char *name);
 /* Start `r1kit ARGS` in the background, kill -9 it as soon as DIR/checkpoints/latest exists (or after 30 s), and
  * print its exit status ("killed run: status 137" when the kill landed). For the resume-after-kill tests. */
 void rk_test_r1kit_kill_at_checkpoint(const char *args, const char *dir);

@@ -27,13 +27,7 @@
 static char *g_dir;
 
 
-static char *path(const char *name) {
-    static char p[4][4096];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(p[k], sizeof p[k], "%s/%s", g_dir, name);
-    return p[k];
-}
+#define path(name) rk_test_path(g_dir, name)
 
 static size_t n_entries(const char *dir) {   /* files in dir, "." and ".." aside */
     DIR *d = opendir(dir);

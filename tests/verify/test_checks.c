@@ -31,13 +31,7 @@ static void teardown(void) {
     free(g_dir);
 }
 
-static char *path(const char *name) {
-    static char p[4][1024];
-    static int i;
-    i = (i + 1) % 4;
-    snprintf(p[i], sizeof p[i], "%s/%s", g_dir, name);
-    return p[i];
-}
+#define path(name) rk_test_path(g_dir, name)
 
 static int has(const rk_verify_checks *c, int level, const char *a, const char *b) {
     for (size_t i = 0; i < c->n; i++)

@@ -28,13 +28,7 @@ static size_t g_ntok;
 #define RUN(...) rk_test_r1kit(g_out, sizeof g_out, g_err, sizeof g_err, "OMP_NUM_THREADS=1", __VA_ARGS__)
 
 
-static char *path(const char *name) {
-    static char p[4][4096];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(p[k], sizeof p[k], "%s/%s", g_dir, name);
-    return p[k];
-}
+#define path(name) rk_test_path(g_dir, name)
 
 static void setup(void) {
     g_dir = rk_test_tmpdir("verify_layers");
