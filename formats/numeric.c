@@ -141,34 +141,38 @@ static float e8m0_to_f32(uint8_t v) {
  * tail with the scalar code. All are bit-identical to the scalar reference (the tests compare them);
  * RK_FORCE_REF=1 in the environment turns them off. */
 
-enum { SIMD_F16C = 1, SIMD_AVX2 = 2, SIMD_KNOWN = 1 << 30 };
-static _Atomic int g_simd;
+enum { SIMD_F16C = RK_CPU_F16C, SIMD_AVX2 = RK_CPU_AVX2, SIMD_KNOWN = 1u << 30 };
+static _Atomic unsigned g_simd;
 
 #ifdef RK_HAVE_X86
-/* CPUID, with the OS check for saved YMM state (clang's __builtin_cpu_supports lacks "f16c"). */
-static int x86_features(void) {
+/* CPUID, with the OS check for saved YMM (and ZMM) state (clang's __builtin_cpu_supports lacks "f16c"). */
+static unsigned x86_features(void) {
     unsigned a, b, c, d, xlo, xhi;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
     if (!(c & (1u << 27)) || !(c & (1u << 28))) return 0;            /* OSXSAVE, AVX */
     __asm__ volatile("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
     if ((xlo & 6u) != 6u) return 0;                                   /* XMM and YMM state enabled */
-    int f = (c & (1u << 29)) ? SIMD_F16C : 0;
-    if (__get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 5))) f |= SIMD_AVX2;
+    unsigned f = ((c & (1u << 29)) ? RK_CPU_F16C : 0) | ((c & (1u << 12)) ? RK_CPU_FMA : 0);
+    if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
+        if (b & (1u << 5)) f |= RK_CPU_AVX2;
+        if ((b & (1u << 16)) && (xlo & 0xE0u) == 0xE0u) f |= RK_CPU_AVX512F;   /* + opmask, ZMM_Hi256, Hi16_ZMM */
+    }
     return f;
 }
 #endif
 
-static int simd_flags(void) {
-    int f = atomic_load_explicit(&g_simd, memory_order_relaxed);
-    if (f & SIMD_KNOWN) return f;
+unsigned rk_cpu_simd(void) {
+    unsigned f = atomic_load_explicit(&g_simd, memory_order_relaxed);
+    if (f & SIMD_KNOWN) return f & ~SIMD_KNOWN;
     f = SIMD_KNOWN;
 #ifdef RK_HAVE_X86
     const char *force = getenv("RK_FORCE_REF");
     if (!(force && *force && strcmp(force, "0") != 0)) f |= x86_features();
 #endif
     atomic_store_explicit(&g_simd, f, memory_order_relaxed);
-    return f;
+    return f & ~SIMD_KNOWN;
 }
+#define simd_flags rk_cpu_simd
 
 #ifdef RK_HAVE_X86
 __attribute__((target("avx,f16c")))

@@ -21,6 +21,13 @@
 #include <stdint.h>
 #include "formats/common.h"
 
+/* The x86 SIMD extensions this CPU has and the OS saves state for (CPUID + XGETBV), read once: RK_CPU_AVX2 and
+ * RK_CPU_FMA and RK_CPU_F16C need YMM state, RK_CPU_AVX512F ZMM state too. 0 off x86, and when RK_FORCE_REF is set
+ * (not "" and not "0") at the first call. The conversions here and the engine's kernels (model/kernels) both choose
+ * their paths from it. */
+enum { RK_CPU_F16C = 1, RK_CPU_AVX2 = 2, RK_CPU_FMA = 4, RK_CPU_AVX512F = 8 };
+unsigned rk_cpu_simd(void);
+
 float    rk_f16_to_f32(uint16_t h);
 uint16_t rk_f32_to_f16(float f);         /* RNE; |f| >= 65520 -> ±inf; NaN -> quiet NaN, same sign */
 float    rk_bf16_to_f32(uint16_t h);

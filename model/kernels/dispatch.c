@@ -1,11 +1,11 @@
 /* model/kernels/dispatch.c — run-time kernel selection and the parts of the matmul family that are not
  * hot enough for hand-written SIMD (backward, row access).
  *
- * The ISA is decided once: CPUID leaf 1 (FMA, F16C, OSXSAVE, AVX) and leaf 7 (AVX2), plus XGETBV to make sure
- * the OS saves YMM state — the same approach as formats/numeric.c (clang 14's __builtin_cpu_supports has no
- * "f16c"). RK_FORCE_REF=1 (anything but "" and "0") in the environment, read at the first call, forces the
- * scalar reference kernels everywhere. AVX-512F (leaf 7, XGETBV ZMM state) adds the prefill matmul's wider
- * micro-kernel (avx512.c), whose results are bit-identical to the AVX2 one; RK_NO_AVX512=1 leaves it out.
+ * The ISA is decided once, from rk_cpu_simd (formats/numeric.h: CPUID + XGETBV, shared with the format
+ * conversions): the fast kernels need AVX2, FMA and F16C. RK_FORCE_REF=1 (anything but "" and "0") in the
+ * environment, read at the first call, forces the scalar reference kernels everywhere. AVX-512F adds the prefill
+ * matmul's wider micro-kernel (avx512.c), whose results are bit-identical to the AVX2 one; RK_NO_AVX512=1 leaves
+ * it out.
  *
  * rk_matmul_backward (fast): for n >= 16 both products run as GEMMs on the forward kernel (see below); otherwise
  * dx is computed per column chunk (one thread owns dx[:, chunk], sums over rows
@@ -19,45 +19,14 @@
 #include "quantize/quants.h"
 #include "model/kernels/kernels-impl.h"
 
-#ifdef RK_KERN_X86
-#include <cpuid.h>
-#endif
-
 static _Atomic int g_isa = -1;   /* -1 unknown, 0 ref, 1 avx2+fma+f16c, 2 that and avx512f */
-
-#ifdef RK_KERN_X86
-static int cpu_has_avx2_fma_f16c(void) {
-    unsigned a, b, c, d, xlo, xhi;
-    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
-    const unsigned need1 = (1u << 12) | (1u << 27) | (1u << 28) | (1u << 29);   /* FMA, OSXSAVE, AVX, F16C */
-    if ((c & need1) != need1) return 0;
-    __asm__ volatile("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
-    if ((xlo & 6u) != 6u) return 0;                                             /* XMM and YMM state */
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
-    return (b & (1u << 5)) != 0;                                                /* AVX2 */
-}
-
-/* AVX512F (leaf 7 EBX bit 16) with the OS saving opmask, ZMM_Hi256 and Hi16_ZMM state (XCR0 bits 5-7). */
-static int cpu_has_avx512f(void) {
-    unsigned a, b, c, d, xlo, xhi;
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(b & (1u << 16))) return 0;
-    __asm__ volatile("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
-    return (xlo & 0xE6u) == 0xE6u;
-}
-#endif
-
-static int env_set(const char *name) {
-    const char *v = getenv(name);
-    return v && *v && strcmp(v, "0") != 0;
-}
 
 static int isa_level(void) {
     int v = atomic_load_explicit(&g_isa, memory_order_relaxed);
     if (v >= 0) return v;
-    v = 0;
-#ifdef RK_KERN_X86
-    if (!env_set("RK_FORCE_REF") && cpu_has_avx2_fma_f16c()) v = !env_set("RK_NO_AVX512") && cpu_has_avx512f() ? 2 : 1;
-#endif
+    const unsigned f = rk_cpu_simd(), need = RK_CPU_AVX2 | RK_CPU_FMA | RK_CPU_F16C;   /* 0 under RK_FORCE_REF */
+    const char *no512 = getenv("RK_NO_AVX512");
+    v = (f & need) != need ? 0 : (f & RK_CPU_AVX512F) && !(no512 && *no512 && strcmp(no512, "0") != 0) ? 2 : 1;
     atomic_store_explicit(&g_isa, v, memory_order_relaxed);
     return v;
 }
