@@ -1,7 +1,7 @@
 /* bench/peak.c — this machine's measured peaks, the denominators of the engine benchmark's "fraction of peak":
  * f32 FMA throughput (12 independent accumulators per thread, so FMA latency is hidden) and memory read
  * bandwidth (sum over a 1 GiB array, far larger than the caches), for 1 thread and for all threads.
- * The FMA peak is taken with the widest vectors the engine uses on this CPU: 512-bit when AVX-512F is there (the
+ * The FMA peak is taken at the vector width the engine uses on this CPU (rk_kernels_isa): 512-bit with AVX-512F (the
  * prefill matmul's micro-kernel then runs on zmm; on cores with full-width units that doubles the FLOPs per
  * cycle), else 256-bit; the 256-bit figure is printed too.
  * Prints one JSON object: {"threads":N, "fma_bits":512|256, "gflops_1t":…, "gflops_nt":…, "gflops_avx2_1t":…,
@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "model/kernels.h"
 
 static double now_s(void) {
     struct timespec ts;
@@ -105,9 +107,7 @@ int main(void) {
     if (!x) { fprintf(stderr, "peak: out of memory\n"); return 5; }
     #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; i++) x[i] = (float)(i & 1023);
-    __builtin_cpu_init();
-    const char *no512 = getenv("RK_NO_AVX512");   /* as the engine reads it: set, not "" and not "0" */
-    const int bits = __builtin_cpu_supports("avx512f") && !(no512 && *no512 && strcmp(no512, "0") != 0) ? 512 : 256;
+    const int bits = strstr(rk_kernels_isa(), "avx512f") ? 512 : 256;   /* the engine's own choice (RK_NO_AVX512...) */
     double a1 = gflops(1, 256), an = gflops(nt, 256);
     double g1 = bits == 512 ? gflops(1, 512) : a1, gn = bits == 512 ? gflops(nt, 512) : an;
     double b1 = read_bw(x, n, 1), bn = read_bw(x, n, nt);
